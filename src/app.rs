@@ -1,0 +1,115 @@
+//! The running service: HTTP server and background workers in one process, built so
+//! tests can start the real thing on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
+use crate::store::{self, Store};
+use crate::workers;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    scheduled: Arc<Notify>,
+}
+
+/// The parts every command shares: the store and the ingest path.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub ingestor: Ingestor,
+    pub metrics: Arc<Metrics>,
+    pub scheduled: Arc<Notify>,
+}
+
+impl Services {
+    /// Opens (and migrates) the configured database.
+    pub async fn open(config: &Config) -> anyhow::Result<Services> {
+        let store = store::connect(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database {}",
+                    config.database_url.redacted()
+                )
+            })?;
+        Ok(Services::with_store(config, store))
+    }
+
+    pub fn with_store(config: &Config, store: Arc<dyn Store>) -> Services {
+        let metrics = Arc::new(Metrics::default());
+        let scheduled = Arc::new(Notify::new());
+        let ingestor = Ingestor::new(
+            store.clone(),
+            &config.base_url,
+            config.timezone,
+            metrics.clone(),
+            scheduled.clone(),
+        );
+        Services {
+            store,
+            ingestor,
+            metrics,
+            scheduled,
+        }
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let services = Services::open(&config).await?;
+        Application::build_with(config, services).await
+    }
+
+    pub async fn build_with(config: Config, services: Services) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store: services.store,
+            ingestor: services.ingestor,
+            metrics: services.metrics,
+        };
+        Ok(Application {
+            listener,
+            state,
+            scheduled: services.scheduled,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests and the
+    /// workers finish.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let publisher = tokio::spawn(workers::scheduled_publisher(
+            self.state.store.clone(),
+            self.state.metrics.clone(),
+            self.scheduled.clone(),
+            shutdown.clone(),
+        ));
+        let router = http::router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("the HTTP server failed")?;
+        shutdown.cancel();
+        publisher
+            .await
+            .context("the scheduled publisher panicked")?;
+        Ok(())
+    }
+}

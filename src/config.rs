@@ -1,0 +1,376 @@
+//! Settings from `bantin.toml` and `BANTIN_*` environment variables (the environment wins),
+//! validated once at start. Each bad setting is reported in one line naming it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use url::Url;
+
+pub const DEFAULT_CONFIG_FILE: &str = "bantin.toml";
+
+/// Which database backend, picked by the URL scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(s: &str) -> Result<DatabaseUrl, String> {
+        if s.starts_with("sqlite:") {
+            Ok(DatabaseUrl::Sqlite(s.to_owned()))
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Url::parse(s).map_err(|e| format!("is not a valid URL ({e})"))?;
+            Ok(DatabaseUrl::Postgres(s.to_owned()))
+        } else {
+            Err("must start with sqlite:// (a file) or postgres:// (a server)".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            DatabaseUrl::Sqlite(s) | DatabaseUrl::Postgres(s) => s,
+        }
+    }
+
+    /// The URL without any password, for logs.
+    pub fn redacted(&self) -> String {
+        match Url::parse(self.as_str()) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    Vi,
+    En,
+}
+
+impl Language {
+    pub fn parse(s: &str) -> Option<Language> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "vi" => Some(Language::Vi),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Vi => "vi",
+            Language::En => "en",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash, e.g. `https://tin.hiephoa.example`.
+    pub base_url: String,
+    pub smtp_url: Option<Url>,
+    pub language: Language,
+    pub timezone: Tz,
+    /// Folder for the SQLite file's default location, the outbox and other local state.
+    pub data_dir: PathBuf,
+}
+
+/// A setting that stops start-up: its name and why.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+/// One setting: its key in the file and its environment variable.
+struct Setting {
+    key: &'static str,
+    env: &'static str,
+}
+
+const SETTINGS: [Setting; 7] = [
+    Setting {
+        key: "database_url",
+        env: "BANTIN_DATABASE_URL",
+    },
+    Setting {
+        key: "listen",
+        env: "BANTIN_LISTEN",
+    },
+    Setting {
+        key: "base_url",
+        env: "BANTIN_BASE_URL",
+    },
+    Setting {
+        key: "smtp_url",
+        env: "BANTIN_SMTP_URL",
+    },
+    Setting {
+        key: "language",
+        env: "BANTIN_LANGUAGE",
+    },
+    Setting {
+        key: "timezone",
+        env: "BANTIN_TIMEZONE",
+    },
+    Setting {
+        key: "data_dir",
+        env: "BANTIN_DATA_DIR",
+    },
+];
+
+/// Raw values with where each came from, so errors can name the place.
+struct RawSettings {
+    values: HashMap<&'static str, (String, String)>,
+}
+
+impl RawSettings {
+    fn get(&self, key: &str) -> Option<(&str, &str)> {
+        self.values
+            .get(key)
+            .map(|(origin, v)| (origin.as_str(), v.as_str()))
+    }
+}
+
+fn err(setting: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn read_file(path: &Path, required: bool) -> Result<toml::Table, ConfigError> {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(toml::Table::new());
+        }
+        Err(e) => return Err(err("--config", format!("cannot read {name}: {e}"))),
+    };
+    text.parse::<toml::Table>().map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start].lines().count().max(1))
+            .unwrap_or(1);
+        err(
+            &format!("in {name} line {line}"),
+            e.message().trim().to_owned(),
+        )
+    })
+}
+
+impl Config {
+    /// Loads the file (`path`, or `bantin.toml` when it exists) and applies the environment.
+    pub fn load(path: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let file_path = path.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+        let table = read_file(file_path, path.is_some())?;
+        let file_name = file_path.display().to_string();
+        let mut values = HashMap::new();
+        for (key, value) in &table {
+            let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
+                let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+                return Err(err(
+                    &format!("{key} in {file_name}"),
+                    format!("unknown setting (known: {})", known.join(", ")),
+                ));
+            };
+            let toml::Value::String(s) = value else {
+                return Err(err(
+                    &format!("{key} in {file_name}"),
+                    format!("must be a string, not {}", value.type_str()),
+                ));
+            };
+            values.insert(setting.key, (format!("{key} in {file_name}"), s.clone()));
+        }
+        for setting in &SETTINGS {
+            if let Some(v) = env.get(setting.env) {
+                values.insert(setting.key, (setting.env.to_owned(), v.clone()));
+            }
+        }
+        Config::from_raw(&RawSettings { values })
+    }
+
+    /// Settings with the defaults only, as on a fresh machine.
+    pub fn defaults() -> Config {
+        Config::from_raw(&RawSettings {
+            values: HashMap::new(),
+        })
+        .expect("the defaults are valid")
+    }
+
+    fn from_raw(raw: &RawSettings) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(raw.get("data_dir").map_or("data", |(_, v)| v));
+        let database_url = match raw.get("database_url") {
+            Some((origin, v)) => DatabaseUrl::parse(v.trim()).map_err(|r| err(origin, r))?,
+            None => {
+                DatabaseUrl::Sqlite(format!("sqlite://{}", data_dir.join("bantin.db").display()))
+            }
+        };
+        let listen = match raw.get("listen") {
+            Some((origin, v)) => v.trim().parse().map_err(|_| {
+                err(
+                    origin,
+                    format!("{v:?} is not an address and port like 127.0.0.1:8080"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let base_url = match raw.get("base_url") {
+            Some((origin, v)) => parse_base_url(v).map_err(|r| err(origin, r))?,
+            None => format!("http://{listen}"),
+        };
+        let smtp_url = match raw.get("smtp_url") {
+            Some((_, v)) if v.trim().is_empty() => None,
+            Some((origin, v)) => Some(parse_smtp_url(v).map_err(|r| err(origin, r))?),
+            None => None,
+        };
+        let language = match raw.get("language") {
+            Some((origin, v)) => Language::parse(v)
+                .ok_or_else(|| err(origin, format!("{v:?} is not a language; use vi or en")))?,
+            None => Language::Vi,
+        };
+        let timezone = match raw.get("timezone") {
+            Some((origin, v)) => v.trim().parse::<Tz>().map_err(|_| {
+                err(
+                    origin,
+                    format!("{v:?} is not an IANA time zone like Asia/Ho_Chi_Minh"),
+                )
+            })?,
+            None => chrono_tz::Asia::Ho_Chi_Minh,
+        };
+        Ok(Config {
+            database_url,
+            listen,
+            base_url,
+            smtp_url,
+            language,
+            timezone,
+            data_dir,
+        })
+    }
+}
+
+fn parse_base_url(v: &str) -> Result<String, String> {
+    let url = Url::parse(v.trim()).map_err(|e| format!("{v:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{v:?} must be an http or https URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{v:?} must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn parse_smtp_url(v: &str) -> Result<Url, String> {
+    // The message never repeats the value: it may hold a password.
+    let url = Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+        return Err("must look like smtp://host:port or smtps://user:password@host".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = Config::defaults();
+        assert_eq!(
+            c.database_url,
+            DatabaseUrl::Sqlite("sqlite://data/bantin.db".into())
+        );
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert!(c.smtp_url.is_none());
+        assert_eq!(c.language, Language::Vi);
+        assert_eq!(c.timezone, chrono_tz::Asia::Ho_Chi_Minh);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nlanguage = \"en\"\n").unwrap();
+        let c = Config::load(Some(&file), &env(&[("BANTIN_LANGUAGE", "vi")])).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.language, Language::Vi);
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error_only_when_named() {
+        assert!(Config::load(Some(Path::new("/nonexistent/bantin.toml")), &env(&[])).is_err());
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let cases = [
+            ("BANTIN_LISTEN", "localhost"),
+            ("BANTIN_DATABASE_URL", "mysql://x"),
+            ("BANTIN_BASE_URL", "ftp://x"),
+            ("BANTIN_SMTP_URL", "http://x"),
+            ("BANTIN_LANGUAGE", "fr"),
+            ("BANTIN_TIMEZONE", "Mars/Olympus"),
+        ];
+        for (name, value) in cases {
+            let e = Config::from_raw(&RawSettings {
+                values: [(
+                    SETTINGS.iter().find(|s| s.env == name).unwrap().key,
+                    (name.to_owned(), value.to_owned()),
+                )]
+                .into_iter()
+                .collect(),
+            })
+            .unwrap_err();
+            assert_eq!(e.setting, name);
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn smtp_password_is_not_echoed() {
+        let e = Config::from_raw(&RawSettings {
+            values: [(
+                "smtp_url",
+                ("BANTIN_SMTP_URL".to_owned(), "http://u:s3cret@x".to_owned()),
+            )]
+            .into_iter()
+            .collect(),
+        })
+        .unwrap_err();
+        assert!(!e.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_in_the_file_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.toml");
+        std::fs::write(&file, "listne = \"x\"\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert!(e.setting.starts_with("listne"), "{e}");
+        std::fs::write(&file, "listen = 8080\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert!(e.setting.starts_with("listen"), "{e}");
+        std::fs::write(&file, "listen = \"x\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert!(e.setting.contains("line 1"), "{e}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Newtypes and rules of the domain. Nothing here does I/O: values are parsed at the edge
+//! (HTTP, files) and everything past that point can trust them.
+
+pub mod article;
+pub mod category;
+pub mod text;
+pub mod token;
+
+pub use article::{ArticleInput, ArticleStatus, FieldError};
+pub use category::{CategoryName, CategoryPath, Slug};

@@ -1,0 +1,95 @@
+//! Counters exposed at `GET /metrics` in the Prometheus text format. Kept by hand: a few
+//! atomics and one small map are all this needs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::store::{Change, EventKind};
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (method, route pattern, status) → count. Route patterns, not raw paths, so the
+    /// label set stays small and no token in a path reaches the metrics.
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    ingested_new: AtomicU64,
+    ingested_updated: AtomicU64,
+    ingested_unchanged: AtomicU64,
+    ingested_failed: AtomicU64,
+    events_published: AtomicU64,
+    events_updated: AtomicU64,
+    events_retracted: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_request(&self, method: &str, route: &str, status: u16) {
+        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    pub fn record_ingest(&self, change: Option<Change>) {
+        let counter = match change {
+            Some(Change::New) => &self.ingested_new,
+            Some(Change::Updated) => &self.ingested_updated,
+            Some(Change::Unchanged) => &self.ingested_unchanged,
+            None => &self.ingested_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_events(&self, kind: EventKind, n: u64) {
+        let counter = match kind {
+            EventKind::Published => &self.events_published,
+            EventKind::Updated => &self.events_updated,
+            EventKind::Retracted => &self.events_retracted,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP bantin_http_requests_total HTTP requests answered, by method, route and status.\n");
+        out.push_str("# TYPE bantin_http_requests_total counter\n");
+        let map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        for ((method, route, status), n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "bantin_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                route.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+        }
+        drop(map);
+        out.push_str("# HELP bantin_articles_ingested_total Articles received from any source, by outcome.\n");
+        out.push_str("# TYPE bantin_articles_ingested_total counter\n");
+        for (outcome, c) in [
+            ("new", &self.ingested_new),
+            ("updated", &self.ingested_updated),
+            ("unchanged", &self.ingested_unchanged),
+            ("failed", &self.ingested_failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "bantin_articles_ingested_total{{outcome=\"{outcome}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP bantin_publication_events_total Publication events written by this process, by kind.\n");
+        out.push_str("# TYPE bantin_publication_events_total counter\n");
+        for (kind, c) in [
+            (EventKind::Published, &self.events_published),
+            (EventKind::Updated, &self.events_updated),
+            (EventKind::Retracted, &self.events_retracted),
+        ] {
+            let _ = writeln!(
+                out,
+                "bantin_publication_events_total{{kind=\"{}\"}} {}",
+                kind.as_str(),
+                c.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,460 @@
+//! The SQL both backends share. SQLite and PostgreSQL accept the same statements here
+//! (`$n` parameters, `ON CONFLICT`, `RETURNING`, partial indexes), so the queries are
+//! written once and stamped onto each backend's store by `shared_store_impl!`. What
+//! differs between the backends (connecting, migrations, how a write transaction begins)
+//! lives in `sqlite.rs` and `postgres.rs`.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::ArticleStatus;
+
+use super::{EventKind, StoreError};
+
+pub(super) fn status_at(published_at: DateTime<Utc>, now: DateTime<Utc>) -> ArticleStatus {
+    if published_at <= now {
+        ArticleStatus::Published
+    } else {
+        ArticleStatus::Scheduled
+    }
+}
+
+pub(super) fn parse_status(s: &str) -> Result<ArticleStatus, StoreError> {
+    ArticleStatus::parse(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown article status {s:?}")))
+}
+
+pub(super) fn parse_event_kind(s: &str) -> Result<EventKind, StoreError> {
+    EventKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown event kind {s:?}")))
+}
+
+pub(super) fn parse_string_list(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON list {s:?}: {e}")))
+}
+
+pub(super) fn string_list(items: &[String]) -> String {
+    serde_json::Value::from(items).to_string()
+}
+
+/// Scheduled articles published per transaction, so one large backlog does not hold
+/// the write lock for long.
+pub(super) const PUBLISH_BATCH: i64 = 500;
+
+pub(super) const ARTICLE_SELECT: &str = "SELECT a.id, a.source_id, a.title, a.url, a.summary, a.content_html, a.image, \
+    a.tags, a.published_at, a.updated_at, a.created_at, a.status, a.content_hash, \
+    c.id AS category_id, c.path AS category_path, c.names AS category_names, \
+    au.id AS author_id, au.name AS author_name, au.slug AS author_slug \
+    FROM articles a LEFT JOIN categories c ON c.id = a.category_id LEFT JOIN authors au ON au.id = a.author_id \
+    WHERE a.source_id = $1";
+
+macro_rules! shared_store_impl {
+    ($store:ty, $conn:ty) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use sqlx::Row;
+
+            use $crate::domain::{ArticleStatus, CategoryName, CategoryPath};
+            use $crate::store::queries::{
+                ARTICLE_SELECT, PUBLISH_BATCH, parse_event_kind, parse_status, parse_string_list, status_at,
+                string_list,
+            };
+            use $crate::store::{
+                Article, AuthorRef, CategoryRef, Change, EventKind, PreparedArticle, PublicationEvent, Retraction,
+                Store, StoreError, Upserted,
+            };
+
+            impl $store {
+                /// Finds or creates each level of the path; returns the deepest id.
+                async fn category_id(conn: &mut $conn, path: &CategoryPath, now: DateTime<Utc>) -> Result<i64, StoreError> {
+                    let mut parent: Option<i64> = None;
+                    let mut names: Vec<String> = Vec::new();
+                    for (depth, part) in path.segments().iter().enumerate() {
+                        names.push(part.name.clone());
+                        let slug_path = path.slug_path(depth + 1);
+                        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM categories WHERE path = $1")
+                            .bind(&slug_path)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        let id = match found {
+                            Some(id) => id,
+                            None => {
+                                let inserted: Option<i64> = sqlx::query_scalar(
+                                    "INSERT INTO categories (parent_id, name, slug, path, depth, names, created_at) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (path) DO NOTHING RETURNING id",
+                                )
+                                .bind(parent)
+                                .bind(&part.name)
+                                .bind(part.slug.as_str())
+                                .bind(&slug_path)
+                                .bind(depth as i32 + 1)
+                                .bind(string_list(&names))
+                                .bind(now)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                                match inserted {
+                                    Some(id) => id,
+                                    // Created by a concurrent writer between the two statements.
+                                    None => sqlx::query_scalar("SELECT id FROM categories WHERE path = $1")
+                                        .bind(&slug_path)
+                                        .fetch_one(&mut *conn)
+                                        .await?,
+                                }
+                            }
+                        };
+                        parent = Some(id);
+                    }
+                    parent.ok_or_else(|| StoreError::Corrupt("empty category path".into()))
+                }
+
+                async fn author_id(conn: &mut $conn, author: &CategoryName, now: DateTime<Utc>) -> Result<i64, StoreError> {
+                    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM authors WHERE slug = $1")
+                        .bind(author.slug.as_str())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    if let Some(id) = found {
+                        return Ok(id);
+                    }
+                    let inserted: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO authors (name, slug, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (slug) DO NOTHING RETURNING id",
+                    )
+                    .bind(&author.name)
+                    .bind(author.slug.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    match inserted {
+                        Some(id) => Ok(id),
+                        None => Ok(sqlx::query_scalar("SELECT id FROM authors WHERE slug = $1")
+                            .bind(author.slug.as_str())
+                            .fetch_one(&mut *conn)
+                            .await?),
+                    }
+                }
+
+                #[allow(clippy::too_many_arguments)]
+                async fn insert_event(
+                    conn: &mut $conn,
+                    article_id: i64,
+                    kind: EventKind,
+                    category_id: Option<i64>,
+                    author_id: Option<i64>,
+                    previous_category_id: Option<i64>,
+                    previous_author_id: Option<i64>,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO publication_events (article_id, kind, category_id, author_id, \
+                         previous_category_id, previous_author_id, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(article_id)
+                    .bind(kind.as_str())
+                    .bind(category_id)
+                    .bind(author_id)
+                    .bind(previous_category_id)
+                    .bind(previous_author_id)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn upsert_one(conn: &mut $conn, item: &PreparedArticle, now: DateTime<Utc>) -> Result<Upserted, StoreError> {
+                    let input = &item.input;
+                    let category_id = match &input.category {
+                        Some(path) => Some(Self::category_id(conn, path, now).await?),
+                        None => None,
+                    };
+                    let author_id = match &input.author {
+                        Some(author) => Some(Self::author_id(conn, author, now).await?),
+                        None => None,
+                    };
+                    let tags = string_list(&input.tags);
+                    let image = input.image.as_ref().map(|u| u.as_str());
+                    // Two rounds at most: an insert that loses a race with a concurrent
+                    // insert of the same id becomes an update.
+                    for _ in 0..2 {
+                        let existing = sqlx::query(
+                            "SELECT id, status, content_hash, category_id, author_id, published_at \
+                             FROM articles WHERE source_id = $1",
+                        )
+                        .bind(&input.source_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        let Some(row) = existing else {
+                            let published_at = input.published_at.unwrap_or(now);
+                            let status = status_at(published_at, now);
+                            let inserted: Option<i64> = sqlx::query_scalar(
+                                "INSERT INTO articles (source_id, title, url, summary, content_html, image, \
+                                 category_id, author_id, tags, published_at, updated_at, created_at, status, content_hash) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                                 ON CONFLICT (source_id) DO NOTHING RETURNING id",
+                            )
+                            .bind(&input.source_id)
+                            .bind(&input.title)
+                            .bind(&item.url)
+                            .bind(input.summary.as_deref())
+                            .bind(&input.content_html)
+                            .bind(image)
+                            .bind(category_id)
+                            .bind(author_id)
+                            .bind(&tags)
+                            .bind(published_at)
+                            .bind(input.updated_at.unwrap_or(published_at))
+                            .bind(now)
+                            .bind(status.as_str())
+                            .bind(&item.content_hash)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                            let Some(id) = inserted else { continue };
+                            let event = EventKind::for_transition(None, status);
+                            if let Some(kind) = event {
+                                Self::insert_event(conn, id, kind, category_id, author_id, None, None, now).await?;
+                            }
+                            return Ok(Upserted { change: Change::New, status, event });
+                        };
+                        let id: i64 = row.try_get("id")?;
+                        let old_status = parse_status(row.try_get::<&str, _>("status")?)?;
+                        let old_hash: &str = row.try_get("content_hash")?;
+                        if old_hash == item.content_hash && old_status != ArticleStatus::Retracted {
+                            return Ok(Upserted { change: Change::Unchanged, status: old_status, event: None });
+                        }
+                        let old_category: Option<i64> = row.try_get("category_id")?;
+                        let old_author: Option<i64> = row.try_get("author_id")?;
+                        let published_at = input.published_at.unwrap_or(row.try_get("published_at")?);
+                        let status = status_at(published_at, now);
+                        sqlx::query(
+                            "UPDATE articles SET title = $2, url = $3, summary = $4, content_html = $5, image = $6, \
+                             category_id = $7, author_id = $8, tags = $9, published_at = $10, updated_at = $11, \
+                             status = $12, content_hash = $13 WHERE id = $1",
+                        )
+                        .bind(id)
+                        .bind(&input.title)
+                        .bind(&item.url)
+                        .bind(input.summary.as_deref())
+                        .bind(&input.content_html)
+                        .bind(image)
+                        .bind(category_id)
+                        .bind(author_id)
+                        .bind(&tags)
+                        .bind(published_at)
+                        .bind(input.updated_at.unwrap_or(now))
+                        .bind(status.as_str())
+                        .bind(&item.content_hash)
+                        .execute(&mut *conn)
+                        .await?;
+                        let event = EventKind::for_transition(Some(old_status), status);
+                        if let Some(kind) = event {
+                            Self::insert_event(conn, id, kind, category_id, author_id, old_category, old_author, now).await?;
+                        }
+                        return Ok(Upserted { change: Change::Updated, status, event });
+                    }
+                    Err(StoreError::Corrupt(format!("article {:?} changed under a concurrent write twice", input.source_id)))
+                }
+
+                /// Writes all items in one transaction; any error rolls all of them back.
+                async fn upsert_all(&self, items: &[PreparedArticle], now: DateTime<Utc>) -> Result<Vec<Upserted>, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let mut results = Vec::with_capacity(items.len());
+                    for item in items {
+                        results.push(Self::upsert_one(&mut tx, item, now).await?);
+                    }
+                    tx.commit().await?;
+                    Ok(results)
+                }
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    Self::BACKEND
+                }
+
+                async fn migrate(&self) -> Result<(), StoreError> {
+                    self.run_migrations().await
+                }
+
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn upsert_articles(
+                    &self,
+                    items: &[PreparedArticle],
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<Result<Upserted, StoreError>>, StoreError> {
+                    match self.upsert_all(items, now).await {
+                        Ok(done) => Ok(done.into_iter().map(Ok).collect()),
+                        Err(e) if items.len() <= 1 => Ok(vec![Err(e)]),
+                        // Some item failed: the fast path rolled back; write each item on its
+                        // own so the good ones are kept and only the bad one reports.
+                        Err(_) => {
+                            let mut results = Vec::with_capacity(items.len());
+                            for item in items {
+                                let one = self.upsert_all(std::slice::from_ref(item), now).await;
+                                results.push(one.map(|mut v| v.remove(0)));
+                            }
+                            Ok(results)
+                        }
+                    }
+                }
+
+                async fn article(&self, source_id: &str) -> Result<Option<Article>, StoreError> {
+                    let Some(row) = sqlx::query(ARTICLE_SELECT).bind(source_id).fetch_optional(&self.pool).await? else {
+                        return Ok(None);
+                    };
+                    let category = match row.try_get::<Option<i64>, _>("category_id")? {
+                        Some(id) => Some(CategoryRef {
+                            id,
+                            path: row.try_get("category_path")?,
+                            names: parse_string_list(row.try_get("category_names")?)?,
+                        }),
+                        None => None,
+                    };
+                    let author = match row.try_get::<Option<i64>, _>("author_id")? {
+                        Some(id) => Some(AuthorRef { id, name: row.try_get("author_name")?, slug: row.try_get("author_slug")? }),
+                        None => None,
+                    };
+                    Ok(Some(Article {
+                        id: row.try_get("id")?,
+                        source_id: row.try_get("source_id")?,
+                        title: row.try_get("title")?,
+                        url: row.try_get("url")?,
+                        summary: row.try_get("summary")?,
+                        content_html: row.try_get("content_html")?,
+                        image: row.try_get("image")?,
+                        category,
+                        author,
+                        tags: parse_string_list(row.try_get("tags")?)?,
+                        published_at: row.try_get("published_at")?,
+                        updated_at: row.try_get("updated_at")?,
+                        created_at: row.try_get("created_at")?,
+                        status: parse_status(row.try_get("status")?)?,
+                        content_hash: row.try_get("content_hash")?,
+                    }))
+                }
+
+                async fn retract_article(&self, source_id: &str, now: DateTime<Utc>) -> Result<Retraction, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let Some(row) = sqlx::query("SELECT id, status, category_id, author_id FROM articles WHERE source_id = $1")
+                        .bind(source_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    else {
+                        return Ok(Retraction::NotFound);
+                    };
+                    let id: i64 = row.try_get("id")?;
+                    let status = parse_status(row.try_get("status")?)?;
+                    if status == ArticleStatus::Retracted {
+                        return Ok(Retraction::AlreadyRetracted);
+                    }
+                    sqlx::query("UPDATE articles SET status = 'retracted', updated_at = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    let event = EventKind::for_transition(Some(status), ArticleStatus::Retracted);
+                    if let Some(kind) = event {
+                        let category: Option<i64> = row.try_get("category_id")?;
+                        let author: Option<i64> = row.try_get("author_id")?;
+                        Self::insert_event(&mut tx, id, kind, category, author, category, author, now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(Retraction::Retracted { event: event.is_some() })
+                }
+
+                async fn publish_due(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                    let mut total = 0u64;
+                    loop {
+                        let mut tx = self.begin_write().await?;
+                        // The status condition is checked again by the UPDATE itself, so two
+                        // instances racing here publish each article once.
+                        let rows = sqlx::query(
+                            "UPDATE articles SET status = 'published' WHERE status = 'scheduled' AND id IN \
+                             (SELECT id FROM articles WHERE status = 'scheduled' AND published_at <= $1 \
+                              ORDER BY published_at LIMIT $2) \
+                             RETURNING id, category_id, author_id",
+                        )
+                        .bind(now)
+                        .bind(PUBLISH_BATCH)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        for row in &rows {
+                            let category: Option<i64> = row.try_get("category_id")?;
+                            let author: Option<i64> = row.try_get("author_id")?;
+                            Self::insert_event(&mut tx, row.try_get("id")?, EventKind::Published, category, author, category, author, now)
+                                .await?;
+                        }
+                        tx.commit().await?;
+                        total += rows.len() as u64;
+                        if (rows.len() as i64) < PUBLISH_BATCH {
+                            return Ok(total);
+                        }
+                    }
+                }
+
+                async fn next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT published_at FROM articles WHERE status = 'scheduled' ORDER BY published_at LIMIT 1",
+                    )
+                    .fetch_optional(&self.pool)
+                    .await?)
+                }
+
+                async fn events_after(&self, after_id: i64, limit: i64) -> Result<Vec<PublicationEvent>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT id, article_id, kind, category_id, author_id, previous_category_id, \
+                         previous_author_id, occurred_at FROM publication_events WHERE id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(after_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(PublicationEvent {
+                                id: row.try_get("id")?,
+                                article_id: row.try_get("article_id")?,
+                                kind: parse_event_kind(row.try_get("kind")?)?,
+                                category_id: row.try_get("category_id")?,
+                                author_id: row.try_get("author_id")?,
+                                previous_category_id: row.try_get("previous_category_id")?,
+                                previous_author_id: row.try_get("previous_author_id")?,
+                                occurred_at: row.try_get("occurred_at")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn create_api_token(
+                    &self,
+                    name: &str,
+                    public_id: &str,
+                    secret_hash: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<i64, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "INSERT INTO api_tokens (name, public_id, secret_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                    )
+                    .bind(name)
+                    .bind(public_id)
+                    .bind(secret_hash)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await?)
+                }
+
+                async fn api_token_hash(&self, public_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+                    let row = sqlx::query("SELECT id, secret_hash FROM api_tokens WHERE public_id = $1 AND revoked_at IS NULL")
+                        .bind(public_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|r| Ok((r.try_get("id")?, r.try_get("secret_hash")?))).transpose()
+                }
+            }
+        };
+    };
+}
+
+pub(super) use shared_store_impl;

@@ -1,0 +1,64 @@
+//! SQLite: the embedded default. One file, WAL, a busy timeout, and a single-connection
+//! write pool so this process's writers queue in order instead of polling the lock.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+
+use super::StoreError;
+use super::queries::shared_store_impl;
+
+pub struct SqliteStore {
+    /// Readers.
+    pool: SqlitePool,
+    /// The one writer of this process.
+    write_pool: SqlitePool,
+}
+
+impl SqliteStore {
+    const BACKEND: &'static str = "sqlite";
+
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Setup(format!("cannot create the folder {}: {e}", dir.display()))
+            })?;
+        }
+        let write_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool, write_pool })
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.write_pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `BEGIN IMMEDIATE` takes the write lock up front: a deferred transaction that reads
+    /// before it writes fails with SQLITE_BUSY when another process committed in between.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.write_pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+shared_store_impl!(SqliteStore, SqliteConnection);

@@ -1,0 +1,187 @@
+//! Shared by the integration tests: a fresh database per test on each backend, and the
+//! real application started on port 0.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use bantin::app::{Application, Services};
+use bantin::config::{Config, DatabaseUrl};
+use bantin::domain::token::NewToken;
+use bantin::store::{self, Store};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that lives as long as the value: a temp file for SQLite, a fresh database
+/// in the TEST_DATABASE_URL cluster for PostgreSQL.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    pub dir: TempDir,
+}
+
+impl TestDatabase {
+    /// `None` for PostgreSQL when TEST_DATABASE_URL is not set (the test is then skipped,
+    /// and says so). When it is set, an unreachable server fails the test loudly.
+    pub async fn new(backend: Backend) -> Option<TestDatabase> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => DatabaseUrl::Sqlite(format!(
+                "sqlite://{}",
+                dir.path().join("bantin.db").display()
+            )),
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+                    eprintln!(
+                        "TEST_DATABASE_URL is not set: skipping the PostgreSQL run of this test"
+                    );
+                    return None;
+                };
+                DatabaseUrl::Postgres(create_pg_database(&admin_url).await)
+            }
+        };
+        Some(TestDatabase { url, dir })
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        store::connect(&self.url)
+            .await
+            .expect("connect and migrate the test database")
+    }
+}
+
+async fn create_pg_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL does not answer: {e}"));
+    let name = format!("bantin_test_{}", hex::encode(rand_bytes()));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(admin_url).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+fn rand_bytes() -> [u8; 8] {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("randomness");
+    b
+}
+
+pub fn test_config(db: &TestDatabase) -> Config {
+    let mut config = Config::defaults();
+    config.database_url = db.url.clone();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.base_url = "https://tin.hiephoa.example".into();
+    config.data_dir = db.dir.path().join("data");
+    config
+}
+
+/// The real application, serving on a random port until dropped.
+pub struct TestApp {
+    pub address: String,
+    pub token: String,
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let db = TestDatabase::new(backend).await?;
+        let store = db.store().await;
+        let config = test_config(&db);
+        let services = Services::with_store(&config, store.clone());
+        let app = Application::build_with(config, services)
+            .await
+            .expect("build the app");
+        let address = format!("http://{}", app.local_addr());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(app.run(shutdown.clone()));
+        let token = NewToken::generate().unwrap();
+        store
+            .create_api_token(
+                "test",
+                &token.public_id,
+                &token.secret_hash,
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        Some(TestApp {
+            address,
+            token: token.plaintext,
+            store,
+            client: reqwest::Client::new(),
+            db,
+            shutdown,
+        })
+    }
+
+    pub async fn post_articles(&self, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/articles", self.address))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn get_article(&self, id: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(format!("{}/api/v1/articles/{id}", self.address))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn event_count(&self) -> usize {
+        self.store.events_after(0, 1_000_000).await.unwrap().len()
+    }
+}
+
+/// Runs a test body once per backend: `both_backends!(name, |backend| async { … })`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)(common::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                ($body)(common::Backend::Postgres).await
+            }
+        }
+    };
+}
