@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, Services};
 use crate::config::Config;
+use crate::domain::ArticleStatus;
 use crate::domain::token::NewToken;
 use crate::ingest::files::{self, FileItem};
 use crate::ingest::{ItemError, ItemReport};
@@ -185,15 +186,28 @@ async fn demo(config: Config) -> anyhow::Result<ExitCode> {
     let items = crate::demo::articles(chrono::Utc::now(), config.timezone)?;
     let reports = services.ingestor.ingest(&items).await?;
     let mut tally = Tally::default();
+    let mut scheduled = 0;
     for report in &reports {
-        if let Err(e) = tally.add(report) {
-            eprintln!("demo article {}: {e}", report.id.as_deref().unwrap_or("?"));
+        match tally.add(report) {
+            Ok(())
+                if report
+                    .outcome
+                    .as_ref()
+                    .is_ok_and(|d| d.status == ArticleStatus::Scheduled) =>
+            {
+                scheduled += 1
+            }
+            Ok(()) => {}
+            Err(e) => eprintln!("demo article {}: {e}", report.id.as_deref().unwrap_or("?")),
         }
     }
     println!(
-        "demo loaded into {}: {}",
-        config.database_url.redacted(),
-        tally
+        "demo loaded into {}: {tally}",
+        config.database_url.redacted()
+    );
+    println!(
+        "{} published, {scheduled} scheduled in the next minutes",
+        reports.len() - tally.failed - scheduled
     );
     println!(
         "start the service with `bantin serve` and open {}/healthz",
