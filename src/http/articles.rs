@@ -1,19 +1,19 @@
 //! The ingest API: `POST /api/v1/articles` (one object or an array),
 //! `GET` and `DELETE /api/v1/articles/{id}`.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::auth::ApiClient;
 use super::error::ApiError;
+use super::{AppState, RouteTable};
 use crate::domain::FieldError;
 use crate::ingest::{ItemError, ItemReport, MAX_BATCH};
 use crate::store::{Article, Change, Retraction};
@@ -21,11 +21,12 @@ use crate::store::{Article, Change, Retraction};
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The body limit applies to this area's routes only, so it is added last.
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
         .route("/api/v1/articles", post(ingest))
         .route("/api/v1/articles/{id}", get(show).delete(retract))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer_last(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 fn report_json(index: Option<usize>, report: &ItemReport) -> Value {

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::routing::MethodRouter;
 
 use crate::config::Config;
 use crate::ingest::Ingestor;
@@ -29,10 +30,50 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
+/// Routes as they are added to the router, so tests can list every path the service
+/// answers from the router's own construction rather than from a hand-kept list.
+pub struct RouteTable {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl RouteTable {
+    fn new() -> RouteTable {
+        RouteTable {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    pub(crate) fn route(
+        mut self,
+        path: &'static str,
+        handlers: MethodRouter<AppState>,
+    ) -> RouteTable {
+        self.paths.push(path);
+        self.router = self.router.route(path, handlers);
+        self
+    }
+
+    pub(crate) fn layer_last(mut self, layer: DefaultBodyLimit) -> RouteTable {
+        self.router = self.router.layer(layer);
+        self
+    }
+}
+
+fn route_table() -> RouteTable {
+    let table = ops::routes(RouteTable::new());
+    articles::routes(table)
+}
+
+/// Every route path the service answers, e.g. `/api/v1/articles/{id}`.
+pub fn route_paths() -> Vec<&'static str> {
+    route_table().paths
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(ops::router())
-        .merge(articles::router())
+    route_table()
+        .router
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(not_found)
         .with_state(state)

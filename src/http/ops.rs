@@ -1,19 +1,27 @@
 //! Operational endpoints: health and metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, RouteTable};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The OpenAPI document kept in the repository, served as is.
+const OPENAPI: &str = include_str!("../../api/openapi.json");
+
+pub fn routes(table: RouteTable) -> RouteTable {
+    table
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
