@@ -10,6 +10,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::feeds::builder::FeedBuilder;
+use crate::feeds::cache::FeedCache;
 use crate::http::{self, AppState};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
@@ -20,6 +22,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     scheduled: Arc<Notify>,
+    published: Arc<Notify>,
+    feed_cursor: i64,
 }
 
 /// The parts every command shares: the store and the ingest path.
@@ -27,7 +31,10 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub ingestor: Ingestor,
     pub metrics: Arc<Metrics>,
+    /// Woken when a scheduled article is written, so the publisher can reset its timer.
     pub scheduled: Arc<Notify>,
+    /// Woken when publication events are written, so the feed builder runs at once.
+    pub published: Arc<Notify>,
 }
 
 impl Services {
@@ -35,31 +42,23 @@ impl Services {
     pub async fn open(config: &Config) -> anyhow::Result<Services> {
         let store = store::connect(&config.database_url)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database {}",
-                    config.database_url.redacted()
-                )
-            })?;
+            .with_context(|| format!("cannot open the database {}", config.database_url.redacted()))?;
         Ok(Services::with_store(config, store))
     }
 
     pub fn with_store(config: &Config, store: Arc<dyn Store>) -> Services {
         let metrics = Arc::new(Metrics::default());
         let scheduled = Arc::new(Notify::new());
+        let published = Arc::new(Notify::new());
         let ingestor = Ingestor::new(
             store.clone(),
             &config.base_url,
             config.timezone,
             metrics.clone(),
             scheduled.clone(),
+            published.clone(),
         );
-        Services {
-            store,
-            ingestor,
-            metrics,
-            scheduled,
-        }
+        Services { store, ingestor, metrics, scheduled, published }
     }
 }
 
@@ -70,26 +69,26 @@ impl Application {
     }
 
     pub async fn build_with(config: Config, services: Services) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let config = Arc::new(config);
+        let cache = Arc::new(FeedCache::default());
+        let feeds = Arc::new(FeedBuilder::new(services.store.clone(), config.clone(), cache, services.metrics.clone()));
+        // Serve the last builds at once after a restart; replay only newer events.
+        let feed_cursor = feeds.load().await.context("cannot load the prerendered feeds")?;
         let state = AppState {
-            config: Arc::new(config),
+            config,
             store: services.store,
             ingestor: services.ingestor,
             metrics: services.metrics,
+            feeds,
+            published: services.published.clone(),
         };
-        Ok(Application {
-            listener,
-            state,
-            scheduled: services.scheduled,
-        })
+        Ok(Application { listener, state, scheduled: services.scheduled, published: services.published, feed_cursor })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight requests and the
@@ -99,17 +98,19 @@ impl Application {
             self.state.store.clone(),
             self.state.metrics.clone(),
             self.scheduled.clone(),
+            self.published.clone(),
             shutdown.clone(),
         ));
+        let builder =
+            tokio::spawn(self.state.feeds.clone().run(self.feed_cursor, self.published.clone(), shutdown.clone()));
         let router = http::router(self.state);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("the HTTP server failed")?;
         shutdown.cancel();
-        publisher
-            .await
-            .context("the scheduled publisher panicked")?;
+        publisher.await.context("the scheduled publisher panicked")?;
+        builder.await.context("the feed builder panicked")?;
         Ok(())
     }
 }

@@ -26,11 +26,7 @@ const EXIT_CONFIG: u8 = 2;
 const IMPORT_CHUNK: usize = 500;
 
 #[derive(Parser)]
-#[command(
-    name = "bantin",
-    version,
-    about = "Feeds and email digests for news sites"
-)]
+#[command(name = "bantin", version, about = "Feeds and email digests for news sites")]
 struct Cli {
     /// Configuration file (default: ./bantin.toml when it exists).
     #[arg(long, global = true, value_name = "PATH")]
@@ -82,10 +78,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bantin: cannot start the async runtime: {e}");
@@ -110,9 +103,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => demo(config).await,
-        Command::Token {
-            command: TokenCommand::Create { name },
-        } => create_token(config, &name).await,
+        Command::Token { command: TokenCommand::Create { name } } => create_token(config, &name).await,
         Command::Import { paths } => import(config, &paths).await,
     }
 }
@@ -167,15 +158,7 @@ async fn create_token(config: Config, name: &str) -> anyhow::Result<ExitCode> {
     }
     let services = Services::open(&config).await?;
     let token = NewToken::generate()?;
-    services
-        .store
-        .create_api_token(
-            &name,
-            &token.public_id,
-            &token.secret_hash,
-            chrono::Utc::now(),
-        )
-        .await?;
+    services.store.create_api_token(&name, &token.public_id, &token.secret_hash, chrono::Utc::now()).await?;
     println!("{}", token.plaintext);
     eprintln!("token {name:?} created; it is shown only this once");
     Ok(ExitCode::SUCCESS)
@@ -189,35 +172,15 @@ async fn demo(config: Config) -> anyhow::Result<ExitCode> {
     let mut scheduled = 0;
     for report in &reports {
         match tally.add(report) {
-            Ok(())
-                if report
-                    .outcome
-                    .as_ref()
-                    .is_ok_and(|d| d.status == ArticleStatus::Scheduled) =>
-            {
-                scheduled += 1
-            }
+            Ok(()) if report.outcome.as_ref().is_ok_and(|d| d.status == ArticleStatus::Scheduled) => scheduled += 1,
             Ok(()) => {}
             Err(e) => eprintln!("demo article {}: {e}", report.id.as_deref().unwrap_or("?")),
         }
     }
-    println!(
-        "demo loaded into {}: {tally}",
-        config.database_url.redacted()
-    );
-    println!(
-        "{} published, {scheduled} scheduled in the next minutes",
-        reports.len() - tally.failed - scheduled
-    );
-    println!(
-        "start the service with `bantin serve` and open {}/healthz",
-        config.base_url
-    );
-    Ok(if tally.failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    println!("demo loaded into {}: {tally}", config.database_url.redacted());
+    println!("{} published, {scheduled} scheduled in the next minutes", reports.len() - tally.failed - scheduled);
+    println!("start the service with `bantin serve` and open {}/healthz", config.base_url);
+    Ok(if tally.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 #[derive(Default)]
@@ -253,11 +216,7 @@ impl Tally {
 
 impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} new, {} updated, {} unchanged, {} failed",
-            self.new, self.updated, self.unchanged, self.failed
-        )
+        write!(f, "{} new, {} updated, {} unchanged, {} failed", self.new, self.updated, self.unchanged, self.failed)
     }
 }
 
@@ -269,15 +228,9 @@ async fn import(config: Config, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     for (path, error) in &walk_errors {
         eprintln!("{}: {error}", path.display());
     }
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(file_list.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} files {msg}")
-            .context("progress bar template")?,
-    );
+    let bar =
+        if std::io::stderr().is_terminal() { ProgressBar::new(file_list.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} files {msg}").context("progress bar template")?);
     for path in &file_list {
         bar.set_message(path.display().to_string());
         let items = match files::read(path) {
@@ -298,17 +251,9 @@ async fn import(config: Config, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     println!(
         "imported {} file(s): {tally}{}",
         file_list.len(),
-        if failed_files > 0 {
-            format!("; {failed_files} file(s) could not be read")
-        } else {
-            String::new()
-        }
+        if failed_files > 0 { format!("; {failed_files} file(s) could not be read") } else { String::new() }
     );
-    Ok(if tally.failed > 0 || failed_files > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if tally.failed > 0 || failed_files > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 async fn import_chunk(
@@ -335,11 +280,7 @@ async fn import_chunk(
     let reports = services.ingestor.ingest(&values).await?;
     for (report, locator) in reports.iter().zip(locators) {
         if let Err(error) = tally.add(report) {
-            let id = report
-                .id
-                .as_deref()
-                .map(|id| format!(" (id {id})"))
-                .unwrap_or_default();
+            let id = report.id.as_deref().map(|id| format!(" (id {id})")).unwrap_or_default();
             bar.suspend(|| eprintln!("{} {locator}{id}: {error}", path.display()));
         }
     }

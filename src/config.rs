@@ -81,6 +81,16 @@ pub struct Config {
     pub timezone: Tz,
     /// Folder for the SQLite file's default location, the outbox and other local state.
     pub data_dir: PathBuf,
+    /// The news site's name, used in feed titles ("Tin Hiệp Hòa — Kinh tế").
+    pub site_name: String,
+    /// The news site's home page, the feeds' rel="alternate" link.
+    pub site_url: String,
+    /// Items in each feed document.
+    pub feed_items: usize,
+    /// Cache-Control max-age of feed responses, in seconds; also the RSS ttl.
+    pub feed_max_age: u32,
+    /// WebSub hubs every rebuilt feed is announced to.
+    pub websub_hubs: Vec<String>,
 }
 
 /// A setting that stops start-up: its name and why.
@@ -97,35 +107,19 @@ struct Setting {
     env: &'static str,
 }
 
-const SETTINGS: [Setting; 7] = [
-    Setting {
-        key: "database_url",
-        env: "BANTIN_DATABASE_URL",
-    },
-    Setting {
-        key: "listen",
-        env: "BANTIN_LISTEN",
-    },
-    Setting {
-        key: "base_url",
-        env: "BANTIN_BASE_URL",
-    },
-    Setting {
-        key: "smtp_url",
-        env: "BANTIN_SMTP_URL",
-    },
-    Setting {
-        key: "language",
-        env: "BANTIN_LANGUAGE",
-    },
-    Setting {
-        key: "timezone",
-        env: "BANTIN_TIMEZONE",
-    },
-    Setting {
-        key: "data_dir",
-        env: "BANTIN_DATA_DIR",
-    },
+const SETTINGS: [Setting; 12] = [
+    Setting { key: "database_url", env: "BANTIN_DATABASE_URL" },
+    Setting { key: "listen", env: "BANTIN_LISTEN" },
+    Setting { key: "base_url", env: "BANTIN_BASE_URL" },
+    Setting { key: "smtp_url", env: "BANTIN_SMTP_URL" },
+    Setting { key: "language", env: "BANTIN_LANGUAGE" },
+    Setting { key: "timezone", env: "BANTIN_TIMEZONE" },
+    Setting { key: "data_dir", env: "BANTIN_DATA_DIR" },
+    Setting { key: "site_name", env: "BANTIN_SITE_NAME" },
+    Setting { key: "site_url", env: "BANTIN_SITE_URL" },
+    Setting { key: "feed_items", env: "BANTIN_FEED_ITEMS" },
+    Setting { key: "feed_max_age", env: "BANTIN_FEED_MAX_AGE" },
+    Setting { key: "websub_hubs", env: "BANTIN_WEBSUB_HUBS" },
 ];
 
 /// Raw values with where each came from, so errors can name the place.
@@ -135,17 +129,12 @@ struct RawSettings {
 
 impl RawSettings {
     fn get(&self, key: &str) -> Option<(&str, &str)> {
-        self.values
-            .get(key)
-            .map(|(origin, v)| (origin.as_str(), v.as_str()))
+        self.values.get(key).map(|(origin, v)| (origin.as_str(), v.as_str()))
     }
 }
 
 fn err(setting: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting: setting.to_owned(),
-        reason: reason.into(),
-    }
+    ConfigError { setting: setting.to_owned(), reason: reason.into() }
 }
 
 fn read_file(path: &Path, required: bool) -> Result<toml::Table, ConfigError> {
@@ -158,14 +147,8 @@ fn read_file(path: &Path, required: bool) -> Result<toml::Table, ConfigError> {
         Err(e) => return Err(err("--config", format!("cannot read {name}: {e}"))),
     };
     text.parse::<toml::Table>().map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start].lines().count().max(1))
-            .unwrap_or(1);
-        err(
-            &format!("in {name} line {line}"),
-            e.message().trim().to_owned(),
-        )
+        let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+        err(&format!("in {name} line {line}"), e.message().trim().to_owned())
     })
 }
 
@@ -184,13 +167,9 @@ impl Config {
                     format!("unknown setting (known: {})", known.join(", ")),
                 ));
             };
-            let toml::Value::String(s) = value else {
-                return Err(err(
-                    &format!("{key} in {file_name}"),
-                    format!("must be a string, not {}", value.type_str()),
-                ));
-            };
-            values.insert(setting.key, (format!("{key} in {file_name}"), s.clone()));
+            let origin = format!("{key} in {file_name}");
+            let text = toml_setting(value).map_err(|reason| err(&origin, reason))?;
+            values.insert(setting.key, (origin, text));
         }
         for setting in &SETTINGS {
             if let Some(v) = env.get(setting.env) {
@@ -202,27 +181,20 @@ impl Config {
 
     /// Settings with the defaults only, as on a fresh machine.
     pub fn defaults() -> Config {
-        Config::from_raw(&RawSettings {
-            values: HashMap::new(),
-        })
-        .expect("the defaults are valid")
+        Config::from_raw(&RawSettings { values: HashMap::new() }).expect("the defaults are valid")
     }
 
     fn from_raw(raw: &RawSettings) -> Result<Config, ConfigError> {
         let data_dir = PathBuf::from(raw.get("data_dir").map_or("data", |(_, v)| v));
         let database_url = match raw.get("database_url") {
             Some((origin, v)) => DatabaseUrl::parse(v.trim()).map_err(|r| err(origin, r))?,
-            None => {
-                DatabaseUrl::Sqlite(format!("sqlite://{}", data_dir.join("bantin.db").display()))
-            }
+            None => DatabaseUrl::Sqlite(format!("sqlite://{}", data_dir.join("bantin.db").display())),
         };
         let listen = match raw.get("listen") {
-            Some((origin, v)) => v.trim().parse().map_err(|_| {
-                err(
-                    origin,
-                    format!("{v:?} is not an address and port like 127.0.0.1:8080"),
-                )
-            })?,
+            Some((origin, v)) => v
+                .trim()
+                .parse()
+                .map_err(|_| err(origin, format!("{v:?} is not an address and port like 127.0.0.1:8080")))?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let base_url = match raw.get("base_url") {
@@ -235,18 +207,37 @@ impl Config {
             None => None,
         };
         let language = match raw.get("language") {
-            Some((origin, v)) => Language::parse(v)
-                .ok_or_else(|| err(origin, format!("{v:?} is not a language; use vi or en")))?,
+            Some((origin, v)) => {
+                Language::parse(v).ok_or_else(|| err(origin, format!("{v:?} is not a language; use vi or en")))?
+            }
             None => Language::Vi,
         };
         let timezone = match raw.get("timezone") {
-            Some((origin, v)) => v.trim().parse::<Tz>().map_err(|_| {
-                err(
-                    origin,
-                    format!("{v:?} is not an IANA time zone like Asia/Ho_Chi_Minh"),
-                )
-            })?,
+            Some((origin, v)) => v
+                .trim()
+                .parse::<Tz>()
+                .map_err(|_| err(origin, format!("{v:?} is not an IANA time zone like Asia/Ho_Chi_Minh")))?,
             None => chrono_tz::Asia::Ho_Chi_Minh,
+        };
+        let site_name = match raw.get("site_name") {
+            Some((origin, v)) if v.trim().is_empty() => return Err(err(origin, "must not be empty")),
+            Some((_, v)) => crate::domain::text::clean_line(v),
+            None => "bantin".to_owned(),
+        };
+        let site_url = match raw.get("site_url") {
+            Some((origin, v)) => parse_base_url(v).map_err(|r| err(origin, r))?,
+            None => base_url.clone(),
+        };
+        let feed_items = parse_number(raw, "feed_items", 50, 1..=1000)?;
+        let feed_max_age = parse_number(raw, "feed_max_age", 300, 0..=86_400)?;
+        let websub_hubs = match raw.get("websub_hubs") {
+            Some((origin, v)) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| parse_base_url(h).map_err(|r| err(origin, r)))
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
         };
         Ok(Config {
             database_url,
@@ -256,7 +247,40 @@ impl Config {
             language,
             timezone,
             data_dir,
+            site_name,
+            site_url,
+            feed_items: feed_items as usize,
+            feed_max_age,
+            websub_hubs,
         })
+    }
+}
+
+/// A value from the file as text: strings as they are, integers in decimal, arrays of
+/// strings joined with commas (as the environment variable takes them).
+fn toml_setting(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("must hold strings, not {}", v.type_str())))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.join(",")),
+        other => Err(format!("must be a string, not {}", other.type_str())),
+    }
+}
+
+fn parse_number(
+    raw: &RawSettings,
+    key: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some((origin, v)) = raw.get(key) else { return Ok(default) };
+    match v.trim().parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(err(origin, format!("{v:?} is not a whole number from {} to {}", range.start(), range.end()))),
     }
 }
 
@@ -285,19 +309,13 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn defaults_match_the_design() {
         let c = Config::defaults();
-        assert_eq!(
-            c.database_url,
-            DatabaseUrl::Sqlite("sqlite://data/bantin.db".into())
-        );
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite("sqlite://data/bantin.db".into()));
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.base_url, "http://127.0.0.1:8080");
         assert!(c.smtp_url.is_none());
@@ -332,12 +350,9 @@ mod tests {
         ];
         for (name, value) in cases {
             let e = Config::from_raw(&RawSettings {
-                values: [(
-                    SETTINGS.iter().find(|s| s.env == name).unwrap().key,
-                    (name.to_owned(), value.to_owned()),
-                )]
-                .into_iter()
-                .collect(),
+                values: [(SETTINGS.iter().find(|s| s.env == name).unwrap().key, (name.to_owned(), value.to_owned()))]
+                    .into_iter()
+                    .collect(),
             })
             .unwrap_err();
             assert_eq!(e.setting, name);
@@ -348,12 +363,9 @@ mod tests {
     #[test]
     fn smtp_password_is_not_echoed() {
         let e = Config::from_raw(&RawSettings {
-            values: [(
-                "smtp_url",
-                ("BANTIN_SMTP_URL".to_owned(), "http://u:s3cret@x".to_owned()),
-            )]
-            .into_iter()
-            .collect(),
+            values: [("smtp_url", ("BANTIN_SMTP_URL".to_owned(), "http://u:s3cret@x".to_owned()))]
+                .into_iter()
+                .collect(),
         })
         .unwrap_err();
         assert!(!e.to_string().contains("s3cret"));

@@ -5,9 +5,16 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod feeds;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod store;
 pub mod telemetry;
 pub mod workers;
+
+/// Installs ring as the TLS crypto provider for outgoing HTTPS (reqwest is built without
+/// one of its own; ring is the provider sqlx already uses). Calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -20,13 +20,16 @@ pub struct Metrics {
     events_published: AtomicU64,
     events_updated: AtomicU64,
     events_retracted: AtomicU64,
+    feed_builds: AtomicU64,
+    feed_build_micros: AtomicU64,
+    websub_ok: AtomicU64,
+    websub_failed: AtomicU64,
 }
 
 impl Metrics {
     pub fn record_request(&self, method: &str, route: &str, status: u16) {
         let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
+        *map.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
     }
 
     pub fn record_ingest(&self, change: Option<Change>) {
@@ -46,6 +49,17 @@ impl Metrics {
             EventKind::Retracted => &self.events_retracted,
         };
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One feed rebuilt (all three formats), and how long rendering took.
+    pub fn record_feed_build(&self, elapsed: std::time::Duration) {
+        self.feed_builds.fetch_add(1, Ordering::Relaxed);
+        self.feed_build_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn record_websub(&self, ok: bool) {
+        let counter = if ok { &self.websub_ok } else { &self.websub_failed };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every counter.
@@ -70,11 +84,8 @@ impl Metrics {
             ("unchanged", &self.ingested_unchanged),
             ("failed", &self.ingested_failed),
         ] {
-            let _ = writeln!(
-                out,
-                "bantin_articles_ingested_total{{outcome=\"{outcome}\"}} {}",
-                c.load(Ordering::Relaxed)
-            );
+            let _ =
+                writeln!(out, "bantin_articles_ingested_total{{outcome=\"{outcome}\"}} {}", c.load(Ordering::Relaxed));
         }
         out.push_str("# HELP bantin_publication_events_total Publication events written by this process, by kind.\n");
         out.push_str("# TYPE bantin_publication_events_total counter\n");
@@ -89,6 +100,18 @@ impl Metrics {
                 kind.as_str(),
                 c.load(Ordering::Relaxed)
             );
+        }
+        out.push_str("# HELP bantin_feed_builds_total Feeds rebuilt (three formats each).\n");
+        out.push_str("# TYPE bantin_feed_builds_total counter\n");
+        let _ = writeln!(out, "bantin_feed_builds_total {}", self.feed_builds.load(Ordering::Relaxed));
+        out.push_str("# HELP bantin_feed_build_seconds_total Time spent rendering feeds.\n");
+        out.push_str("# TYPE bantin_feed_build_seconds_total counter\n");
+        let seconds = self.feed_build_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "bantin_feed_build_seconds_total {seconds}");
+        out.push_str("# HELP bantin_websub_pings_total WebSub hub notifications, by outcome after retries.\n");
+        out.push_str("# TYPE bantin_websub_pings_total counter\n");
+        for (outcome, c) in [("ok", &self.websub_ok), ("failed", &self.websub_failed)] {
+            let _ = writeln!(out, "bantin_websub_pings_total{{outcome=\"{outcome}\"}} {}", c.load(Ordering::Relaxed));
         }
         out
     }

@@ -23,10 +23,11 @@ pub async fn scheduled_publisher(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     wakeup: Arc<Notify>,
+    published: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     loop {
-        let pause = match publish_once(store.as_ref(), &metrics).await {
+        let pause = match publish_once(store.as_ref(), &metrics, &published).await {
             Ok(pause) => pause,
             Err(e) => {
                 tracing::warn!(error = %e, "publishing scheduled articles failed; retrying");
@@ -45,17 +46,16 @@ pub async fn scheduled_publisher(
 async fn publish_once(
     store: &dyn Store,
     metrics: &Metrics,
+    events_written: &Notify,
 ) -> Result<Duration, crate::store::StoreError> {
     let published = store.publish_due(Utc::now()).await?;
     if published > 0 {
+        events_written.notify_one();
         metrics.record_events(EventKind::Published, published);
         tracing::info!(published, "scheduled articles published");
     }
     let pause = match store.next_scheduled_at().await? {
-        Some(due) => (due - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(MAX_IDLE),
+        Some(due) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_IDLE),
         None => MAX_IDLE,
     };
     Ok(pause)

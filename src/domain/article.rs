@@ -42,17 +42,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, error: impl Into<String>) -> FieldError {
-        FieldError {
-            field: Some(field.to_owned()),
-            error: error.into(),
-        }
+        FieldError { field: Some(field.to_owned()), error: error.into() }
     }
 
     pub fn general(error: impl Into<String>) -> FieldError {
-        FieldError {
-            field: None,
-            error: error.into(),
-        }
+        FieldError { field: None, error: error.into() }
     }
 }
 
@@ -125,19 +119,13 @@ fn opt_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a st
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(FieldError::new(
-            field,
-            format!("must be a string, not {}", type_name(other)),
-        )),
+        Some(other) => Err(FieldError::new(field, format!("must be a string, not {}", type_name(other)))),
     }
 }
 
 fn limit_chars(field: &str, value: String, max: usize) -> Result<String, FieldError> {
     if value.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
     Ok(value)
 }
@@ -151,18 +139,11 @@ fn opt_url(obj: &Map<String, Value>, field: &str) -> Result<Option<Url>, FieldEr
         return Ok(None);
     }
     if raw.chars().count() > MAX_URL_CHARS {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {MAX_URL_CHARS} characters"),
-        ));
+        return Err(FieldError::new(field, format!("must be at most {MAX_URL_CHARS} characters")));
     }
-    let url =
-        Url::parse(raw).map_err(|e| FieldError::new(field, format!("is not a valid URL ({e})")))?;
+    let url = Url::parse(raw).map_err(|e| FieldError::new(field, format!("is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(FieldError::new(
-            field,
-            "must be an absolute http or https URL",
-        ));
+        return Err(FieldError::new(field, "must be an absolute http or https URL"));
     }
     Ok(Some(url))
 }
@@ -175,39 +156,21 @@ pub fn parse_time(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
     let utc = if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         t.with_timezone(&Utc)
     } else {
-        let naive = [
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%d %H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M",
-            "%Y-%m-%d %H:%M",
-        ]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })?;
-        tz.from_local_datetime(&naive)
-            .earliest()?
-            .with_timezone(&Utc)
+        let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
+            .or_else(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))?;
+        tz.from_local_datetime(&naive).earliest()?.with_timezone(&Utc)
     };
     DateTime::from_timestamp_micros(utc.timestamp_micros())
 }
 
-fn opt_time(
-    obj: &Map<String, Value>,
-    field: &str,
-    tz: Tz,
-) -> Result<Option<DateTime<Utc>>, FieldError> {
+fn opt_time(obj: &Map<String, Value>, field: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, FieldError> {
     let Some(raw) = opt_str(obj, field)? else {
         return Ok(None);
     };
     parse_time(raw, tz).map(Some).ok_or_else(|| {
-        FieldError::new(
-            field,
-            format!("{raw:?} is not a date; use RFC 3339, e.g. 2026-11-25T08:00:00+07:00"),
-        )
+        FieldError::new(field, format!("{raw:?} is not a date; use RFC 3339, e.g. 2026-11-25T08:00:00+07:00"))
     })
 }
 
@@ -217,10 +180,7 @@ fn source_id(obj: &Map<String, Value>) -> Result<String, FieldError> {
         Some(Value::String(s)) => clean_line(s),
         Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
         Some(other) => {
-            return Err(FieldError::new(
-                "id",
-                format!("must be a string, not {}", type_name(other)),
-            ));
+            return Err(FieldError::new("id", format!("must be a string, not {}", type_name(other))));
         }
     };
     if id.is_empty() {
@@ -237,25 +197,17 @@ fn category(obj: &Map<String, Value>) -> Result<Option<CategoryPath>, FieldError
             .iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.as_str()),
-                other => Err(FieldError::new(
-                    "category",
-                    format!("names must be strings, not {}", type_name(other)),
-                )),
+                other => Err(FieldError::new("category", format!("names must be strings, not {}", type_name(other)))),
             })
             .collect::<Result<_, _>>()?,
         Some(other) => {
             return Err(FieldError::new(
                 "category",
-                format!(
-                    "must be an array of names like [\"Tin Tức\", \"Kinh tế\"], not {}",
-                    type_name(other)
-                ),
+                format!("must be an array of names like [\"Tin Tức\", \"Kinh tế\"], not {}", type_name(other)),
             ));
         }
     };
-    CategoryPath::parse(names)
-        .map(Some)
-        .map_err(|e| FieldError::new("category", e))
+    CategoryPath::parse(names).map(Some).map_err(|e| FieldError::new("category", e))
 }
 
 fn author(obj: &Map<String, Value>) -> Result<Option<CategoryName>, FieldError> {
@@ -265,9 +217,7 @@ fn author(obj: &Map<String, Value>) -> Result<Option<CategoryName>, FieldError> 
     if clean_line(raw).is_empty() {
         return Ok(None);
     }
-    CategoryName::parse(raw)
-        .map(Some)
-        .map_err(|e| FieldError::new("author", e.replace("category name", "author name")))
+    CategoryName::parse(raw).map(Some).map_err(|e| FieldError::new("author", e.replace("category name", "author name")))
 }
 
 fn tags(obj: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
@@ -275,19 +225,13 @@ fn tags(obj: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
         Some(other) => {
-            return Err(FieldError::new(
-                "tags",
-                format!("must be an array of strings, not {}", type_name(other)),
-            ));
+            return Err(FieldError::new("tags", format!("must be an array of strings, not {}", type_name(other))));
         }
     };
     let mut tags: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         let Value::String(s) = item else {
-            return Err(FieldError::new(
-                "tags",
-                format!("tags must be strings, not {}", type_name(item)),
-            ));
+            return Err(FieldError::new("tags", format!("tags must be strings, not {}", type_name(item))));
         };
         let tag = limit_chars("tags", clean_line(s), MAX_TAG_CHARS)?;
         if !tag.is_empty() && !tags.contains(&tag) {
@@ -305,21 +249,14 @@ fn content_html(obj: &Map<String, Value>) -> Result<String, FieldError> {
     let text = opt_str(obj, "content_text")?;
     let content = match (html, text) {
         (Some(_), Some(_)) => {
-            return Err(FieldError::new(
-                "content_text",
-                "give content_html or content_text, not both",
-            ));
+            return Err(FieldError::new("content_text", "give content_html or content_text, not both"));
         }
         (Some(html), None) => clean_text(html).trim().to_owned(),
         (None, Some(text)) => paragraphs_from_text(&clean_text(text)),
         (None, None) => String::new(),
     };
     if content.len() > MAX_CONTENT_BYTES {
-        let field = if html.is_some() {
-            "content_html"
-        } else {
-            "content_text"
-        };
+        let field = if html.is_some() { "content_html" } else { "content_text" };
         return Err(FieldError::new(field, "must be at most 2 MB"));
     }
     Ok(content)
@@ -330,34 +267,22 @@ impl ArticleInput {
     /// without an offset.
     pub fn from_json(value: &Value, tz: Tz) -> Result<ArticleInput, FieldError> {
         let Value::Object(obj) = value else {
-            return Err(FieldError::general(format!(
-                "an article must be a JSON object, not {}",
-                type_name(value)
-            )));
+            return Err(FieldError::general(format!("an article must be a JSON object, not {}", type_name(value))));
         };
         if let Some(unknown) = obj.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
             return Err(FieldError::new(
                 unknown,
-                format!(
-                    "is not an article field (known: {})",
-                    KNOWN_FIELDS.join(", ")
-                ),
+                format!("is not an article field (known: {})", KNOWN_FIELDS.join(", ")),
             ));
         }
         let source_id = source_id(obj)?;
-        let title = clean_line(
-            opt_str(obj, "title")?.ok_or_else(|| FieldError::new("title", "is required"))?,
-        );
+        let title = clean_line(opt_str(obj, "title")?.ok_or_else(|| FieldError::new("title", "is required"))?);
         if title.is_empty() {
             return Err(FieldError::new("title", "must not be empty"));
         }
         let title = limit_chars("title", title, MAX_TITLE_CHARS)?;
-        let summary = opt_str(obj, "summary")?
-            .map(|s| clean_text(s).trim().to_owned())
-            .filter(|s| !s.is_empty());
-        let summary = summary
-            .map(|s| limit_chars("summary", s, MAX_SUMMARY_CHARS))
-            .transpose()?;
+        let summary = opt_str(obj, "summary")?.map(|s| clean_text(s).trim().to_owned()).filter(|s| !s.is_empty());
+        let summary = summary.map(|s| limit_chars("summary", s, MAX_SUMMARY_CHARS)).transpose()?;
         Ok(ArticleInput {
             url: opt_url(obj, "url")?,
             category: category(obj)?,
@@ -388,20 +313,11 @@ impl ArticleInput {
         field("url", self.url.as_ref().map_or("", Url::as_str));
         let category: Vec<&str> = self.category.iter().flat_map(|c| c.names()).collect();
         field("category", &category.join("\u{1F}"));
-        field(
-            "author",
-            self.author.as_ref().map_or("", |a| a.name.as_str()),
-        );
+        field("author", self.author.as_ref().map_or("", |a| a.name.as_str()));
         field("summary", self.summary.as_deref().unwrap_or(""));
         field("content", &self.content_html);
         field("image", self.image.as_ref().map_or("", Url::as_str));
-        field(
-            "published_at",
-            &self
-                .published_at
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default(),
-        );
+        field("published_at", &self.published_at.map(|t| t.to_rfc3339()).unwrap_or_default());
         field("tags", &self.tags.join("\u{1F}"));
         hex::encode(h.finalize())
     }
@@ -440,10 +356,7 @@ mod tests {
         assert_eq!(a.category.unwrap().full_slug_path(), "tin-tuc/kinh-te");
         assert_eq!(a.author.unwrap().slug.as_str(), "phuong-nhung");
         assert_eq!(a.content_html, "<p>Đoạn một.</p><p>Đoạn hai.</p>");
-        assert_eq!(
-            a.published_at.unwrap().to_rfc3339(),
-            "2026-11-25T01:00:00+00:00"
-        );
+        assert_eq!(a.published_at.unwrap().to_rfc3339(), "2026-11-25T01:00:00+00:00");
         assert_eq!(a.tags, vec!["đảng bộ"]);
     }
 
@@ -457,38 +370,17 @@ mod tests {
             (json!({"id": true, "title": "x"}), "id"),
             (json!({"id": "a", "title": 5}), "title"),
             (json!({"id": "a", "title": "x", "url": "notaurl"}), "url"),
-            (
-                json!({"id": "a", "title": "x", "url": "javascript:alert(1)"}),
-                "url",
-            ),
-            (
-                json!({"id": "a", "title": "x", "image": "ftp://x/y"}),
-                "image",
-            ),
-            (
-                json!({"id": "a", "title": "x", "published_at": "hôm qua"}),
-                "published_at",
-            ),
-            (
-                json!({"id": "a", "title": "x", "published_at": "2026-13-45T00:00:00Z"}),
-                "published_at",
-            ),
-            (
-                json!({"id": "a", "title": "x", "category": ["Tin Tức", ""]}),
-                "category",
-            ),
+            (json!({"id": "a", "title": "x", "url": "javascript:alert(1)"}), "url"),
+            (json!({"id": "a", "title": "x", "image": "ftp://x/y"}), "image"),
+            (json!({"id": "a", "title": "x", "published_at": "hôm qua"}), "published_at"),
+            (json!({"id": "a", "title": "x", "published_at": "2026-13-45T00:00:00Z"}), "published_at"),
+            (json!({"id": "a", "title": "x", "category": ["Tin Tức", ""]}), "category"),
             (json!({"id": "a", "title": "x", "category": []}), "category"),
             (json!({"id": "a", "title": "x", "category": 3}), "category"),
             (json!({"id": "a", "title": "x", "tags": "a,b"}), "tags"),
             (json!({"id": "a", "title": "x", "tags": [1]}), "tags"),
-            (
-                json!({"id": "a", "title": "x", "content_html": "<p>a</p>", "content_text": "a"}),
-                "content_text",
-            ),
-            (
-                json!({"id": "a", "title": "x", "categroy": ["Tin Tức"]}),
-                "categroy",
-            ),
+            (json!({"id": "a", "title": "x", "content_html": "<p>a</p>", "content_text": "a"}), "content_text"),
+            (json!({"id": "a", "title": "x", "categroy": ["Tin Tức"]}), "categroy"),
         ];
         for (input, field) in cases {
             let e = err(input.clone());
@@ -520,7 +412,11 @@ mod tests {
         let c = ArticleInput::from_json(&changed, TZ).unwrap();
         assert_ne!(a.content_hash(), c.content_hash());
         // Decomposed input hashes like composed input.
-        let d = ArticleInput::from_json(&json!({"id": "a", "title": "Tie\u{302}u đe\u{302}\u{300}", "content_html": "<p>a</p>"}), TZ).unwrap();
+        let d = ArticleInput::from_json(
+            &json!({"id": "a", "title": "Tie\u{302}u đe\u{302}\u{300}", "content_html": "<p>a</p>"}),
+            TZ,
+        )
+        .unwrap();
         assert_eq!(a.content_hash(), d.content_hash());
     }
 }

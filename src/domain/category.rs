@@ -46,8 +46,7 @@ impl Slug {
             && !s.starts_with('-')
             && !s.ends_with('-')
             && !s.contains("--")
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         valid.then(|| Slug(s.to_owned()))
     }
 
@@ -76,13 +75,10 @@ impl CategoryName {
             return Err("a category name must not be empty".into());
         }
         if name.chars().count() > MAX_NAME_CHARS {
-            return Err(format!(
-                "a category name must be at most {MAX_NAME_CHARS} characters"
-            ));
+            return Err(format!("a category name must be at most {MAX_NAME_CHARS} characters"));
         }
-        let slug = Slug::from_name(&name).ok_or_else(|| {
-            format!("category name {name:?} has no letter or digit to make a slug from")
-        })?;
+        let slug = Slug::from_name(&name)
+            .ok_or_else(|| format!("category name {name:?} has no letter or digit to make a slug from"))?;
         Ok(CategoryName { name, slug })
     }
 }
@@ -93,17 +89,12 @@ pub struct CategoryPath(Vec<CategoryName>);
 
 impl CategoryPath {
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<CategoryPath, String> {
-        let parts = names
-            .into_iter()
-            .map(CategoryName::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+        let parts = names.into_iter().map(CategoryName::parse).collect::<Result<Vec<_>, _>>()?;
         if parts.is_empty() {
             return Err("a category path needs at least one name".into());
         }
         if parts.len() > MAX_DEPTH {
-            return Err(format!(
-                "a category path may be at most {MAX_DEPTH} levels deep"
-            ));
+            return Err(format!("a category path may be at most {MAX_DEPTH} levels deep"));
         }
         Ok(CategoryPath(parts))
     }
@@ -159,21 +150,14 @@ mod tests {
             ("Nguyễn Văn Hùng", "nguyen-van-hung"),
         ];
         for (name, slug) in table {
-            assert_eq!(
-                Slug::from_name(name).unwrap().as_str(),
-                slug,
-                "slug of {name:?}"
-            );
+            assert_eq!(Slug::from_name(name).unwrap().as_str(), slug, "slug of {name:?}");
         }
     }
 
     #[test]
     fn decomposed_names_make_the_same_slug() {
         let decomposed = "Kinh te\u{302}\u{301}";
-        assert_eq!(
-            CategoryName::parse(decomposed).unwrap().slug.as_str(),
-            "kinh-te"
-        );
+        assert_eq!(CategoryName::parse(decomposed).unwrap().slug.as_str(), "kinh-te");
         assert_eq!(CategoryName::parse(decomposed).unwrap().name, "Kinh tế");
     }
 

@@ -54,11 +54,7 @@ pub fn paragraphs_from_text(text: &str) -> String {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     let mut html = String::with_capacity(normalized.len() + 64);
     for block in normalized.split("\n\n") {
-        let lines: Vec<&str> = block
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let lines: Vec<&str> = block.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         if lines.is_empty() {
             continue;
         }

@@ -54,18 +54,12 @@ impl PresentedToken {
             && public_id.bytes().all(|b| b.is_ascii_hexdigit())
             && !secret.is_empty()
             && secret.len() <= 128;
-        well_formed.then(|| PresentedToken {
-            public_id: public_id.to_owned(),
-            secret: secret.to_owned(),
-        })
+        well_formed.then(|| PresentedToken { public_id: public_id.to_owned(), secret: secret.to_owned() })
     }
 
     /// Compares the presented secret with a stored hash in constant time.
     pub fn matches(&self, stored_hash: &str) -> bool {
-        hash_secret(&self.secret)
-            .as_bytes()
-            .ct_eq(stored_hash.as_bytes())
-            .into()
+        hash_secret(&self.secret).as_bytes().ct_eq(stored_hash.as_bytes()).into()
     }
 }
 
@@ -86,13 +80,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for bad in [
-            "",
-            "bnt_",
-            "bnt_abc_def",
-            "xyz_0123456789ab_secret",
-            "bnt_0123456789ab_",
-        ] {
+        for bad in ["", "bnt_", "bnt_abc_def", "xyz_0123456789ab_secret", "bnt_0123456789ab_"] {
             assert!(PresentedToken::parse(bad).is_none(), "{bad:?}");
         }
     }

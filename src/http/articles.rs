@@ -60,18 +60,12 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES },
         _ => ApiError::BadRequest(FieldError::general(rejection.body_text())),
     })?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(FieldError::general(format!("malformed JSON: {e}"))))?;
-    let items = if let Value::Array(items) = &value {
-        items.len()
-    } else {
-        1
-    };
+    let items = if let Value::Array(items) = &value { items.len() } else { 1 };
     tracing::info!(token = client.token_id, items, "articles received");
     match value {
         Value::Array(items) => ingest_batch(&state, &items).await,
@@ -80,24 +74,12 @@ async fn ingest(
 }
 
 async fn ingest_one(state: &AppState, value: Value) -> Result<Response, ApiError> {
-    let report = state
-        .ingestor
-        .ingest(std::slice::from_ref(&value))
-        .await?
-        .remove(0);
+    let report = state.ingestor.ingest(std::slice::from_ref(&value)).await?.remove(0);
     let body = report_json(None, &report);
     match report.outcome {
         Ok(done) if done.change == Change::New => {
-            let location = format!(
-                "/api/v1/articles/{}",
-                url_segment(report.id.as_deref().unwrap_or_default())
-            );
-            Ok((
-                StatusCode::CREATED,
-                [(header::LOCATION, location)],
-                Json(body),
-            )
-                .into_response())
+            let location = format!("/api/v1/articles/{}", url_segment(report.id.as_deref().unwrap_or_default()));
+            Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
         }
         Ok(_) => Ok((StatusCode::OK, Json(body)).into_response()),
         Err(ItemError::Invalid(e)) => Err(ApiError::Invalid(e)),
@@ -107,9 +89,7 @@ async fn ingest_one(state: &AppState, value: Value) -> Result<Response, ApiError
 
 async fn ingest_batch(state: &AppState, items: &[Value]) -> Result<Response, ApiError> {
     if items.is_empty() {
-        return Err(ApiError::Invalid(FieldError::general(
-            "the array holds no articles",
-        )));
+        return Err(ApiError::Invalid(FieldError::general("the array holds no articles")));
     }
     if items.len() > MAX_BATCH {
         return Err(ApiError::Invalid(FieldError::general(format!(
@@ -126,36 +106,23 @@ async fn ingest_batch(state: &AppState, items: &[Value]) -> Result<Response, Api
         };
         counts[slot] += 1;
     }
-    let results: Vec<Value> = reports
-        .iter()
-        .enumerate()
-        .map(|(i, r)| report_json(Some(i), r))
-        .collect();
+    let results: Vec<Value> = reports.iter().enumerate().map(|(i, r)| report_json(Some(i), r)).collect();
     let body = json!({
         "summary": { "new": counts[0], "updated": counts[1], "unchanged": counts[2], "failed": counts[3] },
         "results": results,
     });
-    let status = if counts[3] == reports.len() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = if counts[3] == reports.len() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok((status, Json(body)).into_response())
 }
 
 /// Percent-encodes a source id for use as one path segment.
 fn url_segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
 fn article_json(state: &AppState, a: &Article) -> Value {
     let tz = state.config.timezone;
-    let time = |t: chrono::DateTime<chrono::Utc>| {
-        t.with_timezone(&tz)
-            .to_rfc3339_opts(SecondsFormat::AutoSi, false)
-    };
+    let time = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::AutoSi, false);
     json!({
         "id": a.source_id,
         "title": a.title,
@@ -181,11 +148,7 @@ async fn show(
     _client: ApiClient,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let article = state
-        .store
-        .article(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let article = state.store.article(&id).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(article_json(&state, &article)))
 }
 
@@ -200,15 +163,9 @@ async fn retract(
 ) -> Result<Json<Value>, ApiError> {
     match state.store.retract_article(&id, chrono::Utc::now()).await? {
         Retraction::NotFound => return Err(not_found(&id)),
-        Retraction::Retracted { event: true } => state
-            .metrics
-            .record_events(crate::store::EventKind::Retracted, 1),
+        Retraction::Retracted { event: true } => state.metrics.record_events(crate::store::EventKind::Retracted, 1),
         Retraction::Retracted { event: false } | Retraction::AlreadyRetracted => {}
     }
-    let article = state
-        .store
-        .article(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let article = state.store.article(&id).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(article_json(&state, &article)))
 }

@@ -19,15 +19,8 @@ const UNKNOWN_TOKEN_HASH: &str = "0000000000000000000000000000000000000000000000
 impl FromRequestParts<AppState> for ApiClient {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<ApiClient, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ApiClient, ApiError> {
+        let value = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::Unauthorized);

@@ -54,9 +54,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let (error, field) = match &self {
             ApiError::BadRequest(e) | ApiError::Invalid(e) => (e.error.clone(), e.field.clone()),
-            ApiError::PayloadTooLarge { limit } => {
-                (format!("request body is larger than {} bytes", limit), None)
-            }
+            ApiError::PayloadTooLarge { limit } => (format!("request body is larger than {} bytes", limit), None),
             ApiError::Unauthorized => (self.to_string(), Some("Authorization".to_owned())),
             ApiError::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
@@ -64,12 +62,9 @@ impl IntoResponse for ApiError {
             }
             other => (other.to_string(), None),
         };
-        let mut response =
-            (status, Json(json!({ "error": error, "field": field }))).into_response();
+        let mut response = (status, Json(json!({ "error": error, "field": field }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -3,6 +3,7 @@
 mod articles;
 mod auth;
 pub mod error;
+mod feeds;
 mod ops;
 
 use std::sync::Arc;
@@ -14,7 +15,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::MethodRouter;
 
+use tokio::sync::Notify;
+
 use crate::config::Config;
+use crate::feeds::builder::FeedBuilder;
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -28,6 +32,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ingestor: Ingestor,
     pub metrics: Arc<Metrics>,
+    pub feeds: Arc<FeedBuilder>,
+    /// Woken when publication events were written outside the ingest path (retractions).
+    pub published: Arc<Notify>,
 }
 
 /// Routes as they are added to the router, so tests can list every path the service
@@ -39,17 +46,10 @@ pub struct RouteTable {
 
 impl RouteTable {
     fn new() -> RouteTable {
-        RouteTable {
-            router: Router::new(),
-            paths: Vec::new(),
-        }
+        RouteTable { router: Router::new(), paths: Vec::new() }
     }
 
-    pub(crate) fn route(
-        mut self,
-        path: &'static str,
-        handlers: MethodRouter<AppState>,
-    ) -> RouteTable {
+    pub(crate) fn route(mut self, path: &'static str, handlers: MethodRouter<AppState>) -> RouteTable {
         self.paths.push(path);
         self.router = self.router.route(path, handlers);
         self
@@ -63,6 +63,7 @@ impl RouteTable {
 
 fn route_table() -> RouteTable {
     let table = ops::routes(RouteTable::new());
+    let table = feeds::routes(table);
     articles::routes(table)
 }
 
@@ -80,9 +81,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(State(state): State<AppState>, request: Request) -> ApiError {
-    state
-        .metrics
-        .record_request(request.method().as_str(), "unmatched", 404);
+    state.metrics.record_request(request.method().as_str(), "unmatched", 404);
     ApiError::NotFound("no such page".into())
 }
 
@@ -90,17 +89,11 @@ async fn not_found(State(state): State<AppState>, request: Request) -> ApiError 
 /// carry a token in later routes).
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state
-        .metrics
-        .record_request(method.as_str(), &route, status);
+    state.metrics.record_request(method.as_str(), &route, status);
     tracing::debug!(%method, route, status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request");
     response
 }

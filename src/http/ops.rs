@@ -14,10 +14,7 @@ use super::{AppState, RouteTable};
 const OPENAPI: &str = include_str!("../../api/openapi.json");
 
 pub fn routes(table: RouteTable) -> RouteTable {
-    table
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(openapi))
+    table.route("/healthz", get(healthz)).route("/metrics", get(metrics)).route("/api/v1/openapi.json", get(openapi))
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -29,17 +26,9 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
         tracing::warn!(error = %e, "health check: the database does not answer");
         return Err(ApiError::Unavailable);
     }
-    Ok(Json(
-        json!({ "status": "ok", "database": state.store.backend() }),
-    ))
+    Ok(Json(json!({ "status": "ok", "database": state.store.backend() })))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

@@ -19,9 +19,7 @@ pub struct FileItem {
 }
 
 fn has_article_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Expands the paths given on the command line into article files, sorted within each
@@ -32,14 +30,10 @@ pub fn collect(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut errors = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let walker = walkdir::WalkDir::new(path)
-                .follow_links(true)
-                .sort_by_file_name();
+            let walker = walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name();
             for entry in walker {
                 match entry {
-                    Ok(e) if e.file_type().is_file() && has_article_extension(e.path()) => {
-                        files.push(e.into_path())
-                    }
+                    Ok(e) if e.file_type().is_file() && has_article_extension(e.path()) => files.push(e.into_path()),
                     Ok(_) => {}
                     Err(e) => errors.push((e.path().unwrap_or(path).to_path_buf(), e.to_string())),
                 }
@@ -49,10 +43,7 @@ pub fn collect(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
         } else if has_article_extension(path) {
             files.push(path.clone());
         } else {
-            errors.push((
-                path.clone(),
-                format!("not an article file (expected .{})", EXTENSIONS.join(", .")),
-            ));
+            errors.push((path.clone(), format!("not an article file (expected .{})", EXTENSIONS.join(", ."))));
         }
     }
     (files, errors)
@@ -61,27 +52,14 @@ pub fn collect(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
 /// Reads a file into its items. An error here means nothing in the file could be read.
 pub fn read(path: &Path) -> Result<Vec<FileItem>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))?;
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     match ext.as_str() {
         "json" => read_json(text),
         "jsonl" => Ok(read_jsonl(text)),
-        "md" => read_markdown(text, path).map(|v| {
-            vec![FileItem {
-                locator: "front matter".into(),
-                value: Ok(v),
-            }]
-        }),
+        "md" => read_markdown(text, path).map(|v| vec![FileItem { locator: "front matter".into(), value: Ok(v) }]),
         _ => Err("unknown file type".into()),
     }
 }
@@ -92,15 +70,9 @@ fn read_json(text: &str) -> Result<Vec<FileItem>, String> {
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(i, v)| FileItem {
-                locator: format!("item {}", i + 1),
-                value: Ok(v),
-            })
+            .map(|(i, v)| FileItem { locator: format!("item {}", i + 1), value: Ok(v) })
             .collect(),
-        other => vec![FileItem {
-            locator: "object".into(),
-            value: Ok(other),
-        }],
+        other => vec![FileItem { locator: "object".into(), value: Ok(other) }],
     })
 }
 
@@ -110,8 +82,7 @@ fn read_jsonl(text: &str) -> Vec<FileItem> {
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| FileItem {
             locator: format!("line {}", i + 1),
-            value: serde_json::from_str(line)
-                .map_err(|e| FieldError::general(format!("malformed JSON: {e}"))),
+            value: serde_json::from_str(line).map_err(|e| FieldError::general(format!("malformed JSON: {e}"))),
         })
         .collect()
 }
@@ -119,9 +90,7 @@ fn read_jsonl(text: &str) -> Vec<FileItem> {
 /// Splits `---` front matter from the body.
 fn split_front_matter(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_prefix("---")?;
-    let rest = rest
-        .strip_prefix("\r\n")
-        .or_else(|| rest.strip_prefix('\n'))?;
+    let rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n'))?;
     let mut offset = 0;
     for line in rest.split_inclusive('\n') {
         if line.trim_end() == "---" {
@@ -133,19 +102,17 @@ fn split_front_matter(text: &str) -> Option<(&str, &str)> {
 }
 
 pub fn markdown_to_html(markdown: &str) -> String {
-    let options =
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES;
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES;
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut out, Parser::new_ext(markdown, options));
     out
 }
 
 fn read_markdown(text: &str, path: &Path) -> Result<Value, String> {
-    let (front, body) = split_front_matter(text).ok_or(
-        "has no front matter: start the file with a line ---, the article fields in YAML, then ---",
-    )?;
-    let mut fields: Value = serde_yaml_ng::from_str(front)
-        .map_err(|e| format!("front matter is not valid YAML: {e}"))?;
+    let (front, body) = split_front_matter(text)
+        .ok_or("has no front matter: start the file with a line ---, the article fields in YAML, then ---")?;
+    let mut fields: Value =
+        serde_yaml_ng::from_str(front).map_err(|e| format!("front matter is not valid YAML: {e}"))?;
     let Value::Object(map) = &mut fields else {
         return Err("front matter must be YAML fields like `title: …`".into());
     };
@@ -156,9 +123,7 @@ fn read_markdown(text: &str, path: &Path) -> Result<Value, String> {
     }
     if !body.trim().is_empty() {
         if map.contains_key("content_html") || map.contains_key("content_text") {
-            return Err(
-                "has both a Markdown body and content_html/content_text in its front matter".into(),
-            );
+            return Err("has both a Markdown body and content_html/content_text in its front matter".into());
         }
         map.insert("content_html".into(), Value::String(markdown_to_html(body)));
     }
@@ -175,10 +140,7 @@ mod tests {
         let v = read_markdown(text, Path::new("x/lua-mua.md")).unwrap();
         assert_eq!(v["id"], "lua-mua");
         assert_eq!(v["title"], "Lúa mùa được mùa");
-        assert_eq!(
-            v["content_html"],
-            "<p>Nông dân <strong>phấn khởi</strong>.</p>\n"
-        );
+        assert_eq!(v["content_html"], "<p>Nông dân <strong>phấn khởi</strong>.</p>\n");
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Ingestor {
     metrics: Arc<Metrics>,
     /// Woken when a scheduled article arrives, so the publisher can set its timer.
     scheduled: Arc<Notify>,
+    /// Woken when publication events were written, so the feeds are rebuilt at once.
+    published: Arc<Notify>,
 }
 
 impl Ingestor {
@@ -49,14 +51,9 @@ impl Ingestor {
         timezone: Tz,
         metrics: Arc<Metrics>,
         scheduled: Arc<Notify>,
+        published: Arc<Notify>,
     ) -> Ingestor {
-        Ingestor {
-            store,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            timezone,
-            metrics,
-            scheduled,
-        }
+        Ingestor { store, base_url: base_url.trim_end_matches('/').to_owned(), timezone, metrics, scheduled, published }
     }
 
     /// Parses one article and fills in what the source left out.
@@ -67,11 +64,7 @@ impl Ingestor {
             None => self.default_url(&input),
         };
         let content_hash = input.content_hash();
-        Ok(PreparedArticle {
-            input,
-            url,
-            content_hash,
-        })
+        Ok(PreparedArticle { input, url, content_hash })
     }
 
     /// Base URL + category path + title slug, like the source sites' own addresses.
@@ -91,11 +84,7 @@ impl Ingestor {
         self.ingest_at(values, Utc::now()).await
     }
 
-    pub async fn ingest_at(
-        &self,
-        values: &[Value],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<ItemReport>, StoreError> {
+    pub async fn ingest_at(&self, values: &[Value], now: DateTime<Utc>) -> Result<Vec<ItemReport>, StoreError> {
         // Each item's slot: an index into `valid`, or why it was refused.
         let mut valid = Vec::with_capacity(values.len());
         let mut slots = Vec::with_capacity(values.len());
@@ -111,12 +100,7 @@ impl Ingestor {
         let mut written: Vec<Option<Result<Upserted, StoreError>>> = if valid.is_empty() {
             Vec::new()
         } else {
-            self.store
-                .upsert_articles(&valid, now)
-                .await?
-                .into_iter()
-                .map(Some)
-                .collect()
+            self.store.upsert_articles(&valid, now).await?.into_iter().map(Some).collect()
         };
         let reports: Vec<ItemReport> = slots
             .into_iter()
@@ -126,24 +110,21 @@ impl Ingestor {
                     id: Some(valid[k].input.source_id.clone()),
                     outcome: written[k]
                         .take()
-                        .unwrap_or_else(|| {
-                            Err(StoreError::Corrupt("the store skipped an item".into()))
-                        })
+                        .unwrap_or_else(|| Err(StoreError::Corrupt("the store skipped an item".into())))
                         .map_err(ItemError::Storage),
                 },
-                Err(e) => ItemReport {
-                    id: raw_id(value),
-                    outcome: Err(ItemError::Invalid(e)),
-                },
+                Err(e) => ItemReport { id: raw_id(value), outcome: Err(ItemError::Invalid(e)) },
             })
             .collect();
         let mut any_scheduled = false;
+        let mut any_event = false;
         for report in &reports {
             match &report.outcome {
                 Ok(done) => {
                     self.metrics.record_ingest(Some(done.change));
                     if let Some(kind) = done.event {
                         self.metrics.record_events(kind, 1);
+                        any_event = true;
                     }
                     any_scheduled |= done.status == ArticleStatus::Scheduled;
                 }
@@ -152,6 +133,9 @@ impl Ingestor {
         }
         if any_scheduled {
             self.scheduled.notify_one();
+        }
+        if any_event {
+            self.published.notify_one();
         }
         Ok(reports)
     }

@@ -85,11 +85,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 3] = [
-        EventKind::Published,
-        EventKind::Updated,
-        EventKind::Retracted,
-    ];
+    pub const ALL: [EventKind; 3] = [EventKind::Published, EventKind::Updated, EventKind::Retracted];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,10 +100,7 @@ impl EventKind {
     }
 
     /// The event a change of status calls for, if any: only visibility matters.
-    pub fn for_transition(
-        before: Option<ArticleStatus>,
-        after: ArticleStatus,
-    ) -> Option<EventKind> {
+    pub fn for_transition(before: Option<ArticleStatus>, after: ArticleStatus) -> Option<EventKind> {
         let was_visible = before == Some(ArticleStatus::Published);
         let is_visible = after == ArticleStatus::Published;
         match (was_visible, is_visible) {
@@ -169,6 +162,28 @@ pub struct Article {
     pub content_hash: String,
 }
 
+/// Position in a feed, for paging back through older items: items strictly older than
+/// this (published_at, then article id) come next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedCursor {
+    pub published_at: DateTime<Utc>,
+    pub article_id: i64,
+}
+
+/// A prerendered feed document as persisted, so a restart serves it without a rebuild.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFeedDocument {
+    pub feed_key: String,
+    pub format: String,
+    pub body: Vec<u8>,
+    pub gzip: Vec<u8>,
+    pub brotli: Vec<u8>,
+    pub etag: String,
+    pub last_modified: DateTime<Utc>,
+    /// The last publication event this build reflects.
+    pub built_through: i64,
+}
+
 /// Everything bantin keeps. Writes that change what is visible also write their
 /// publication event, in the same transaction.
 #[async_trait]
@@ -186,21 +201,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<Upserted, StoreError>>, StoreError>;
     async fn article(&self, source_id: &str) -> Result<Option<Article>, StoreError>;
-    async fn retract_article(
-        &self,
-        source_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Retraction, StoreError>;
+    async fn retract_article(&self, source_id: &str, now: DateTime<Utc>) -> Result<Retraction, StoreError>;
     /// Publishes scheduled articles whose time has come, with their events; returns how many.
     async fn publish_due(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// The earliest time a scheduled article is due.
     async fn next_scheduled_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Events with an id above `after_id`, oldest first.
-    async fn events_after(
-        &self,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<PublicationEvent>, StoreError>;
+    async fn events_after(&self, after_id: i64, limit: i64) -> Result<Vec<PublicationEvent>, StoreError>;
 
     async fn create_api_token(
         &self,
@@ -211,6 +218,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<i64, StoreError>;
     /// The stored hash of an unrevoked token, by its public id.
     async fn api_token_hash(&self, public_id: &str) -> Result<Option<(i64, String)>, StoreError>;
+
+    /// Newest visible articles of a feed ("all", "category:<path>", "author:<slug>"),
+    /// newest first; with `before`, the page after that position.
+    async fn feed_page(
+        &self,
+        feed_key: &str,
+        limit: i64,
+        before: Option<FeedCursor>,
+    ) -> Result<Vec<Article>, StoreError>;
+    /// Every category, ordered by path (so parents come before children).
+    async fn categories(&self) -> Result<Vec<CategoryRef>, StoreError>;
+    async fn authors(&self) -> Result<Vec<AuthorRef>, StoreError>;
+    /// Feed keys touched by a change to these categories (with their ancestors) and authors.
+    async fn feed_keys_of(&self, category_ids: &[i64], author_ids: &[i64]) -> Result<Vec<String>, StoreError>;
+    async fn latest_event_id(&self) -> Result<i64, StoreError>;
+    /// Events with these ids that exist (by now), for ids skipped earlier as not yet committed.
+    async fn events_by_id(&self, ids: &[i64]) -> Result<Vec<PublicationEvent>, StoreError>;
+    async fn save_feed_document(&self, doc: &StoredFeedDocument) -> Result<(), StoreError>;
+    async fn feed_documents(&self) -> Result<Vec<StoredFeedDocument>, StoreError>;
 }
 
 /// Opens the database the URL names and applies the migrations.
@@ -230,27 +256,12 @@ mod tests {
 
     #[test]
     fn only_visibility_changes_make_events() {
-        assert_eq!(
-            EventKind::for_transition(None, Published),
-            Some(EventKind::Published)
-        );
+        assert_eq!(EventKind::for_transition(None, Published), Some(EventKind::Published));
         assert_eq!(EventKind::for_transition(None, Scheduled), None);
-        assert_eq!(
-            EventKind::for_transition(Some(Scheduled), Published),
-            Some(EventKind::Published)
-        );
-        assert_eq!(
-            EventKind::for_transition(Some(Retracted), Published),
-            Some(EventKind::Published)
-        );
-        assert_eq!(
-            EventKind::for_transition(Some(Published), Published),
-            Some(EventKind::Updated)
-        );
-        assert_eq!(
-            EventKind::for_transition(Some(Published), Scheduled),
-            Some(EventKind::Retracted)
-        );
+        assert_eq!(EventKind::for_transition(Some(Scheduled), Published), Some(EventKind::Published));
+        assert_eq!(EventKind::for_transition(Some(Retracted), Published), Some(EventKind::Published));
+        assert_eq!(EventKind::for_transition(Some(Published), Published), Some(EventKind::Updated));
+        assert_eq!(EventKind::for_transition(Some(Published), Scheduled), Some(EventKind::Retracted));
         assert_eq!(EventKind::for_transition(Some(Scheduled), Scheduled), None);
     }
 }

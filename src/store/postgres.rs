@@ -16,19 +16,14 @@ impl PgStore {
     const BACKEND: &'static str = "postgres";
 
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
         Ok(PgStore { pool })
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
         // sqlx takes an advisory lock, so instances starting together migrate once.
-        sqlx::migrate!("migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
 

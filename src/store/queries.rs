@@ -11,16 +11,11 @@ use crate::domain::ArticleStatus;
 use super::{EventKind, StoreError};
 
 pub(super) fn status_at(published_at: DateTime<Utc>, now: DateTime<Utc>) -> ArticleStatus {
-    if published_at <= now {
-        ArticleStatus::Published
-    } else {
-        ArticleStatus::Scheduled
-    }
+    if published_at <= now { ArticleStatus::Published } else { ArticleStatus::Scheduled }
 }
 
 pub(super) fn parse_status(s: &str) -> Result<ArticleStatus, StoreError> {
-    ArticleStatus::parse(s)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown article status {s:?}")))
+    ArticleStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown article status {s:?}")))
 }
 
 pub(super) fn parse_event_kind(s: &str) -> Result<EventKind, StoreError> {
@@ -39,12 +34,40 @@ pub(super) fn string_list(items: &[String]) -> String {
 /// the write lock for long.
 pub(super) const PUBLISH_BATCH: i64 = 500;
 
-pub(super) const ARTICLE_SELECT: &str = "SELECT a.id, a.source_id, a.title, a.url, a.summary, a.content_html, a.image, \
-    a.tags, a.published_at, a.updated_at, a.created_at, a.status, a.content_hash, \
-    c.id AS category_id, c.path AS category_path, c.names AS category_names, \
-    au.id AS author_id, au.name AS author_name, au.slug AS author_slug \
-    FROM articles a LEFT JOIN categories c ON c.id = a.category_id LEFT JOIN authors au ON au.id = a.author_id \
-    WHERE a.source_id = $1";
+/// `SELECT <article columns> FROM articles a …joins…` followed by the given clauses.
+macro_rules! article_query {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT a.id, a.source_id, a.title, a.url, a.summary, a.content_html, a.image, \
+             a.tags, a.published_at, a.updated_at, a.created_at, a.status, a.content_hash, \
+             c.id AS category_id, c.path AS category_path, c.names AS category_names, \
+             au.id AS author_id, au.name AS author_name, au.slug AS author_slug ",
+            $($rest),*
+        )
+    };
+}
+
+pub(super) const ARTICLE_BY_SOURCE_ID: &str = article_query!(
+    "FROM articles a LEFT JOIN categories c ON c.id = a.category_id LEFT JOIN authors au ON au.id = a.author_id ",
+    "WHERE a.source_id = $1"
+);
+
+pub(super) const FEED_PAGE: &str = article_query!(
+    "FROM feed_entries f JOIN articles a ON a.id = f.article_id ",
+    "LEFT JOIN categories c ON c.id = a.category_id LEFT JOIN authors au ON au.id = a.author_id ",
+    "WHERE f.feed_key = $1 ORDER BY f.published_at DESC, f.article_id DESC LIMIT $2"
+);
+
+pub(super) const FEED_PAGE_BEFORE: &str = article_query!(
+    "FROM feed_entries f JOIN articles a ON a.id = f.article_id ",
+    "LEFT JOIN categories c ON c.id = a.category_id LEFT JOIN authors au ON au.id = a.author_id ",
+    "WHERE f.feed_key = $1 AND (f.published_at < $3 OR (f.published_at = $3 AND f.article_id < $4)) ",
+    "ORDER BY f.published_at DESC, f.article_id DESC LIMIT $2"
+);
+
+/// Feed keys of a category and all its ancestors, given the category's id.
+pub(super) const CATEGORY_FEED_KEYS: &str = "SELECT 'category:' || anc.path FROM categories c \
+    JOIN categories anc ON c.path = anc.path OR c.path LIKE anc.path || '/%' WHERE c.id = $1";
 
 macro_rules! shared_store_impl {
     ($store:ty, $conn:ty) => {
@@ -55,12 +78,12 @@ macro_rules! shared_store_impl {
 
             use $crate::domain::{ArticleStatus, CategoryName, CategoryPath};
             use $crate::store::queries::{
-                ARTICLE_SELECT, PUBLISH_BATCH, parse_event_kind, parse_status, parse_string_list, status_at,
-                string_list,
+                ARTICLE_BY_SOURCE_ID, CATEGORY_FEED_KEYS, FEED_PAGE, FEED_PAGE_BEFORE, PUBLISH_BATCH, parse_event_kind,
+                parse_status, parse_string_list, status_at, string_list,
             };
             use $crate::store::{
-                Article, AuthorRef, CategoryRef, Change, EventKind, PreparedArticle, PublicationEvent, Retraction,
-                Store, StoreError, Upserted,
+                Article, AuthorRef, CategoryRef, Change, EventKind, FeedCursor, PreparedArticle, PublicationEvent,
+                Retraction, Store, StoreError, StoredFeedDocument, Upserted,
             };
 
             impl $store {
@@ -156,7 +179,61 @@ macro_rules! shared_store_impl {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
+                    Self::sync_feed_entries(conn, article_id, kind != EventKind::Retracted).await
+                }
+
+                /// Puts a visible article in the feeds it belongs to, or takes it out.
+                async fn sync_feed_entries(conn: &mut $conn, article_id: i64, visible: bool) -> Result<(), StoreError> {
+                    sqlx::query("DELETE FROM feed_entries WHERE article_id = $1").bind(article_id).execute(&mut *conn).await?;
+                    if !visible {
+                        return Ok(());
+                    }
+                    for insert in [
+                        "INSERT INTO feed_entries (feed_key, article_id, published_at) \
+                         SELECT 'all', id, published_at FROM articles WHERE id = $1",
+                        "INSERT INTO feed_entries (feed_key, article_id, published_at) \
+                         SELECT 'category:' || anc.path, a.id, a.published_at FROM articles a \
+                         JOIN categories c ON c.id = a.category_id \
+                         JOIN categories anc ON c.path = anc.path OR c.path LIKE anc.path || '/%' WHERE a.id = $1",
+                        "INSERT INTO feed_entries (feed_key, article_id, published_at) \
+                         SELECT 'author:' || au.slug, a.id, a.published_at FROM articles a \
+                         JOIN authors au ON au.id = a.author_id WHERE a.id = $1",
+                    ] {
+                        sqlx::query(insert).bind(article_id).execute(&mut *conn).await?;
+                    }
                     Ok(())
+                }
+
+                fn article_from_row(row: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> Result<Article, StoreError> {
+                    let category = match row.try_get::<Option<i64>, _>("category_id")? {
+                        Some(id) => Some(CategoryRef {
+                            id,
+                            path: row.try_get("category_path")?,
+                            names: parse_string_list(row.try_get("category_names")?)?,
+                        }),
+                        None => None,
+                    };
+                    let author = match row.try_get::<Option<i64>, _>("author_id")? {
+                        Some(id) => Some(AuthorRef { id, name: row.try_get("author_name")?, slug: row.try_get("author_slug")? }),
+                        None => None,
+                    };
+                    Ok(Article {
+                        id: row.try_get("id")?,
+                        source_id: row.try_get("source_id")?,
+                        title: row.try_get("title")?,
+                        url: row.try_get("url")?,
+                        summary: row.try_get("summary")?,
+                        content_html: row.try_get("content_html")?,
+                        image: row.try_get("image")?,
+                        category,
+                        author,
+                        tags: parse_string_list(row.try_get("tags")?)?,
+                        published_at: row.try_get("published_at")?,
+                        updated_at: row.try_get("updated_at")?,
+                        created_at: row.try_get("created_at")?,
+                        status: parse_status(row.try_get("status")?)?,
+                        content_hash: row.try_get("content_hash")?,
+                    })
                 }
 
                 async fn upsert_one(conn: &mut $conn, item: &PreparedArticle, now: DateTime<Utc>) -> Result<Upserted, StoreError> {
@@ -301,38 +378,8 @@ macro_rules! shared_store_impl {
                 }
 
                 async fn article(&self, source_id: &str) -> Result<Option<Article>, StoreError> {
-                    let Some(row) = sqlx::query(ARTICLE_SELECT).bind(source_id).fetch_optional(&self.pool).await? else {
-                        return Ok(None);
-                    };
-                    let category = match row.try_get::<Option<i64>, _>("category_id")? {
-                        Some(id) => Some(CategoryRef {
-                            id,
-                            path: row.try_get("category_path")?,
-                            names: parse_string_list(row.try_get("category_names")?)?,
-                        }),
-                        None => None,
-                    };
-                    let author = match row.try_get::<Option<i64>, _>("author_id")? {
-                        Some(id) => Some(AuthorRef { id, name: row.try_get("author_name")?, slug: row.try_get("author_slug")? }),
-                        None => None,
-                    };
-                    Ok(Some(Article {
-                        id: row.try_get("id")?,
-                        source_id: row.try_get("source_id")?,
-                        title: row.try_get("title")?,
-                        url: row.try_get("url")?,
-                        summary: row.try_get("summary")?,
-                        content_html: row.try_get("content_html")?,
-                        image: row.try_get("image")?,
-                        category,
-                        author,
-                        tags: parse_string_list(row.try_get("tags")?)?,
-                        published_at: row.try_get("published_at")?,
-                        updated_at: row.try_get("updated_at")?,
-                        created_at: row.try_get("created_at")?,
-                        status: parse_status(row.try_get("status")?)?,
-                        content_hash: row.try_get("content_hash")?,
-                    }))
+                    let row = sqlx::query(ARTICLE_BY_SOURCE_ID).bind(source_id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(Self::article_from_row).transpose()
                 }
 
                 async fn retract_article(&self, source_id: &str, now: DateTime<Utc>) -> Result<Retraction, StoreError> {
@@ -451,6 +498,106 @@ macro_rules! shared_store_impl {
                         .fetch_optional(&self.pool)
                         .await?;
                     row.map(|r| Ok((r.try_get("id")?, r.try_get("secret_hash")?))).transpose()
+                }
+
+                async fn feed_page(&self, feed_key: &str, limit: i64, before: Option<FeedCursor>) -> Result<Vec<Article>, StoreError> {
+                    let rows = match before {
+                        None => sqlx::query(FEED_PAGE).bind(feed_key).bind(limit).fetch_all(&self.pool).await?,
+                        Some(cursor) => {
+                            sqlx::query(FEED_PAGE_BEFORE)
+                                .bind(feed_key)
+                                .bind(limit)
+                                .bind(cursor.published_at)
+                                .bind(cursor.article_id)
+                                .fetch_all(&self.pool)
+                                .await?
+                        }
+                    };
+                    rows.iter().map(Self::article_from_row).collect()
+                }
+
+                async fn categories(&self) -> Result<Vec<CategoryRef>, StoreError> {
+                    let rows = sqlx::query("SELECT id, path, names FROM categories ORDER BY path").fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|r| Ok(CategoryRef { id: r.try_get("id")?, path: r.try_get("path")?, names: parse_string_list(r.try_get("names")?)? }))
+                        .collect()
+                }
+
+                async fn authors(&self) -> Result<Vec<AuthorRef>, StoreError> {
+                    let rows = sqlx::query("SELECT id, name, slug FROM authors ORDER BY slug").fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|r| Ok(AuthorRef { id: r.try_get("id")?, name: r.try_get("name")?, slug: r.try_get("slug")? }))
+                        .collect()
+                }
+
+                async fn feed_keys_of(&self, category_ids: &[i64], author_ids: &[i64]) -> Result<Vec<String>, StoreError> {
+                    let mut keys = Vec::new();
+                    for id in category_ids {
+                        let paths: Vec<String> = sqlx::query_scalar(CATEGORY_FEED_KEYS).bind(id).fetch_all(&self.pool).await?;
+                        keys.extend(paths);
+                    }
+                    for id in author_ids {
+                        let slug: Option<String> =
+                            sqlx::query_scalar("SELECT slug FROM authors WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+                        keys.extend(slug.map(|s| format!("author:{s}")));
+                    }
+                    Ok(keys)
+                }
+
+                async fn latest_event_id(&self) -> Result<i64, StoreError> {
+                    let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM publication_events").fetch_one(&self.pool).await?;
+                    Ok(id.unwrap_or(0))
+                }
+
+                async fn events_by_id(&self, ids: &[i64]) -> Result<Vec<PublicationEvent>, StoreError> {
+                    let mut events = Vec::new();
+                    for id in ids {
+                        events.extend(self.events_after(id - 1, 1).await?.into_iter().filter(|e| e.id == *id));
+                    }
+                    Ok(events)
+                }
+
+                async fn save_feed_document(&self, doc: &StoredFeedDocument) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO feed_documents (feed_key, format, body, gzip, brotli, etag, last_modified, built_through) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (feed_key, format) DO UPDATE SET \
+                         body = excluded.body, gzip = excluded.gzip, brotli = excluded.brotli, etag = excluded.etag, \
+                         last_modified = excluded.last_modified, built_through = excluded.built_through \
+                         WHERE feed_documents.built_through <= excluded.built_through",
+                    )
+                    .bind(&doc.feed_key)
+                    .bind(&doc.format)
+                    .bind(&doc.body)
+                    .bind(&doc.gzip)
+                    .bind(&doc.brotli)
+                    .bind(&doc.etag)
+                    .bind(doc.last_modified)
+                    .bind(doc.built_through)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn feed_documents(&self) -> Result<Vec<StoredFeedDocument>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT feed_key, format, body, gzip, brotli, etag, last_modified, built_through FROM feed_documents",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(StoredFeedDocument {
+                                feed_key: r.try_get("feed_key")?,
+                                format: r.try_get("format")?,
+                                body: r.try_get("body")?,
+                                gzip: r.try_get("gzip")?,
+                                brotli: r.try_get("brotli")?,
+                                etag: r.try_get("etag")?,
+                                last_modified: r.try_get("last_modified")?,
+                                built_through: r.try_get("built_through")?,
+                            })
+                        })
+                        .collect()
                 }
             }
         };

@@ -27,30 +27,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(dir) = options
-            .get_filename()
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Setup(format!("cannot create the folder {}: {e}", dir.display()))
-            })?;
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Setup(format!("cannot create the folder {}: {e}", dir.display())))?;
         }
-        let write_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let write_pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         Ok(SqliteStore { pool, write_pool })
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("migrations/sqlite")
-            .run(&self.write_pool)
-            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&self.write_pool).await?;
         Ok(())
     }
 

@@ -30,15 +30,10 @@ impl TestDatabase {
     pub async fn new(backend: Backend) -> Option<TestDatabase> {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = match backend {
-            Backend::Sqlite => DatabaseUrl::Sqlite(format!(
-                "sqlite://{}",
-                dir.path().join("bantin.db").display()
-            )),
+            Backend::Sqlite => DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("bantin.db").display())),
             Backend::Postgres => {
                 let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-                    eprintln!(
-                        "TEST_DATABASE_URL is not set: skipping the PostgreSQL run of this test"
-                    );
+                    eprintln!("TEST_DATABASE_URL is not set: skipping the PostgreSQL run of this test");
                     return None;
                 };
                 DatabaseUrl::Postgres(create_pg_database(&admin_url).await)
@@ -48,9 +43,7 @@ impl TestDatabase {
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
-        store::connect(&self.url)
-            .await
-            .expect("connect and migrate the test database")
+        store::connect(&self.url).await.expect("connect and migrate the test database")
     }
 }
 
@@ -102,34 +95,29 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like `spawn`, with settings changed by `configure`.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let db = TestDatabase::new(backend).await?;
+        TestApp::start(db, configure).await
+    }
+
+    /// Starts the app on an existing database (e.g. again, after a restart).
+    pub async fn start(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let store = db.store().await;
-        let config = test_config(&db);
+        let mut config = test_config(&db);
+        configure(&mut config);
         let services = Services::with_store(&config, store.clone());
-        let app = Application::build_with(config, services)
-            .await
-            .expect("build the app");
+        let app = Application::build_with(config, services).await.expect("build the app");
         let address = format!("http://{}", app.local_addr());
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run(shutdown.clone()));
+        bantin::install_crypto_provider();
         let token = NewToken::generate().unwrap();
-        store
-            .create_api_token(
-                "test",
-                &token.public_id,
-                &token.secret_hash,
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-        Some(TestApp {
-            address,
-            token: token.plaintext,
-            store,
-            client: reqwest::Client::new(),
-            db,
-            shutdown,
-        })
+        store.create_api_token("test", &token.public_id, &token.secret_hash, chrono::Utc::now()).await.unwrap();
+        Some(TestApp { address, token: token.plaintext, store, client: reqwest::Client::new(), db, shutdown })
     }
 
     pub async fn post_articles(&self, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
@@ -142,10 +130,7 @@ impl TestApp {
             .await
             .expect("request");
         let status = response.status().as_u16();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn get_article(&self, id: &str) -> (u16, serde_json::Value) {
@@ -157,10 +142,20 @@ impl TestApp {
             .await
             .expect("request");
         let status = response.status().as_u16();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("request")
+    }
+
+    /// Stops the app and hands back its database, for a restart.
+    pub async fn stop(mut self) -> TestDatabase {
+        self.shutdown.cancel();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let placeholder = TestDatabase { url: self.db.url.clone(), dir };
+        std::mem::replace(&mut self.db, placeholder)
     }
 
     pub async fn event_count(&self) -> usize {

@@ -1,0 +1,341 @@
+//! The feed builder: consumes publication events and rebuilds only the affected feeds
+//! (the article's category and its ancestors, its author, `all`, before and after a move),
+//! in all three formats. Documents are swapped into the cache as soon as they are
+//! rendered; compression, persistence and WebSub announcements follow off the hot path.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{FeedCache, FeedDocument};
+use super::sanitize::sanitize_html;
+use super::websub::WebSub;
+use super::{FeedFormat, FeedItem, FeedKey, FeedMeta, FeedPage, encode_cursor, tag_specific};
+use crate::config::{Config, Language};
+use crate::metrics::Metrics;
+use crate::store::{Article, FeedCursor, PublicationEvent, Store, StoreError};
+
+/// How often the builder looks for events written by other processes.
+const POLL: Duration = Duration::from_millis(250);
+/// How long an id skipped by the event log (a transaction not yet committed) is watched.
+const GAP_WATCH: Duration = Duration::from_secs(30);
+/// Sanitized contents kept; the cache is cleared when it grows past this.
+const SANITIZED_CAPACITY: usize = 20_000;
+
+pub struct FeedBuilder {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    cache: Arc<FeedCache>,
+    metrics: Arc<Metrics>,
+    websub: WebSub,
+    /// Article id → (content hash, sanitized HTML): sanitizing is the costly step.
+    sanitized: Mutex<HashMap<i64, (String, Arc<str>)>>,
+    /// Bounds the compression work running at once.
+    compressing: Arc<Semaphore>,
+    /// Host for tag URIs.
+    tag_authority: String,
+}
+
+impl FeedBuilder {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        cache: Arc<FeedCache>,
+        metrics: Arc<Metrics>,
+    ) -> FeedBuilder {
+        let tag_authority = url::Url::parse(&config.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".to_owned());
+        let websub = WebSub::new(config.websub_hubs.clone(), metrics.clone());
+        FeedBuilder {
+            store,
+            config,
+            cache,
+            metrics,
+            websub,
+            sanitized: Mutex::new(HashMap::new()),
+            compressing: Arc::new(Semaphore::new(2)),
+            tag_authority,
+        }
+    }
+
+    pub fn cache(&self) -> &Arc<FeedCache> {
+        &self.cache
+    }
+
+    pub fn hubs(&self) -> &[String] {
+        self.websub.hubs()
+    }
+
+    /// Loads the persisted documents into memory and returns the event id to resume
+    /// from: the oldest build's, so anything newer than some document is replayed.
+    pub async fn load(&self) -> Result<i64, StoreError> {
+        let stored = self.store.feed_documents().await?;
+        let mut resume_from: Option<i64> = None;
+        for doc in stored {
+            if let Some((key, format, doc)) = FeedDocument::from_stored(doc) {
+                resume_from = Some(resume_from.map_or(doc.built_through, |r| r.min(doc.built_through)));
+                self.cache.put(key, format, doc);
+            }
+        }
+        match resume_from {
+            Some(id) => Ok(id),
+            None => self.store.latest_event_id().await,
+        }
+    }
+
+    fn meta(&self, key: &FeedKey, names: &[String]) -> FeedMeta {
+        let c = &self.config;
+        let vi = c.language == Language::Vi;
+        let (title, description) = match key {
+            FeedKey::All => (
+                c.site_name.clone(),
+                if vi {
+                    format!("Tin mới nhất từ {}", c.site_name)
+                } else {
+                    format!("Latest news from {}", c.site_name)
+                },
+            ),
+            FeedKey::Category(_) => (
+                format!("{} — {}", c.site_name, names.last().map(String::as_str).unwrap_or_default()),
+                if vi {
+                    format!("Bài mới trong mục {} của {}", names.join(" › "), c.site_name)
+                } else {
+                    format!("New articles in {} from {}", names.join(" › "), c.site_name)
+                },
+            ),
+            FeedKey::Author(_) => (
+                format!("{} — {}", c.site_name, names.join("")),
+                if vi {
+                    format!("Bài mới của {} trên {}", names.join(""), c.site_name)
+                } else {
+                    format!("New articles by {} on {}", names.join(""), c.site_name)
+                },
+            ),
+        };
+        FeedMeta {
+            id: format!("tag:{},2026:feeds/{}", self.tag_authority, key.url_path()),
+            key: key.clone(),
+            title,
+            description,
+            language: c.language.code().to_owned(),
+            base_url: c.base_url.clone(),
+            site_url: c.site_url.clone(),
+            site_name: c.site_name.clone(),
+            hubs: c.websub_hubs.clone(),
+            ttl_minutes: (c.feed_max_age / 60).max(1),
+            timezone: c.timezone,
+        }
+    }
+
+    /// Display names for a feed, or `None` when no such category or author exists.
+    async fn names(&self, key: &FeedKey) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(match key {
+            FeedKey::All => Some(Vec::new()),
+            FeedKey::Category(path) => {
+                self.store.categories().await?.into_iter().find(|c| &c.path == path).map(|c| c.names)
+            }
+            FeedKey::Author(slug) => {
+                self.store.authors().await?.into_iter().find(|a| &a.slug == slug).map(|a| vec![a.name])
+            }
+        })
+    }
+
+    fn sanitized(&self, article: &Article) -> Arc<str> {
+        let mut cache = self.sanitized.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((hash, html)) = cache.get(&article.id)
+            && *hash == article.content_hash
+        {
+            return html.clone();
+        }
+        let html: Arc<str> = sanitize_html(&article.content_html, &article.url).into();
+        if cache.len() >= SANITIZED_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(article.id, (article.content_hash.clone(), html.clone()));
+        html
+    }
+
+    fn item(&self, article: &Article) -> FeedItem {
+        FeedItem {
+            id: format!(
+                "tag:{},{}:{}",
+                self.tag_authority,
+                article.created_at.format("%Y-%m-%d"),
+                tag_specific(&article.source_id)
+            ),
+            title: article.title.clone(),
+            url: article.url.clone(),
+            summary: article.summary.clone(),
+            content_html: self.sanitized(article).to_string(),
+            image: article.image.clone(),
+            author: article.author.as_ref().map(|a| a.name.clone()),
+            category: article.category.as_ref().map(|c| (c.names.last().cloned().unwrap_or_default(), c.path.clone())),
+            tags: article.tags.clone(),
+            published: article.published_at,
+            updated: article.updated_at,
+        }
+    }
+
+    /// The feed's newest items (or, with `before`, the page after that position), or
+    /// `None` for an unknown category or author.
+    pub async fn page(&self, key: &FeedKey, before: Option<FeedCursor>) -> Result<Option<FeedPage>, StoreError> {
+        let Some(names) = self.names(key).await? else { return Ok(None) };
+        let limit = self.config.feed_items;
+        let mut articles = self.store.feed_page(&key.storage_key(), limit as i64 + 1, before).await?;
+        let more = articles.len() > limit;
+        articles.truncate(limit);
+        let next_cursor = more
+            .then(|| {
+                articles.last().map(|a| encode_cursor(FeedCursor { published_at: a.published_at, article_id: a.id }))
+            })
+            .flatten();
+        let items: Vec<FeedItem> = articles.iter().map(|a| self.item(a)).collect();
+        let updated = items.iter().map(|i| i.updated.max(i.published)).max().unwrap_or(DateTime::UNIX_EPOCH);
+        Ok(Some(FeedPage {
+            meta: self.meta(key, &names),
+            items,
+            updated,
+            this_cursor: before.map(encode_cursor),
+            next_cursor,
+        }))
+    }
+
+    /// The document to serve: from memory, or built now when this feed was never built.
+    pub async fn document(&self, key: &FeedKey, format: FeedFormat) -> Result<Option<Arc<FeedDocument>>, StoreError> {
+        if let Some(doc) = self.cache.get(key, format) {
+            return Ok(Some(doc));
+        }
+        let built_through = self.store.latest_event_id().await?;
+        if !self.rebuild(key, built_through).await? {
+            return Ok(None);
+        }
+        Ok(self.cache.get(key, format))
+    }
+
+    /// Renders the feed in every format and swaps the documents in; compression,
+    /// persistence and the hub announcement follow in the background. False when the
+    /// feed does not exist.
+    pub async fn rebuild(&self, key: &FeedKey, built_through: i64) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let Some(page) = self.page(key, None).await? else { return Ok(false) };
+        let mut fresh = Vec::with_capacity(3);
+        for format in FeedFormat::ALL {
+            let body = format.render(&page);
+            let previous = self.cache.get(key, format);
+            if previous.as_ref().is_some_and(|p| p.digest == super::cache::digest(body.as_bytes())) {
+                continue;
+            }
+            // Last-Modified only moves forward: a retraction can leave older items only.
+            let last_modified = match &previous {
+                Some(p) if p.last_modified >= page.updated => Utc::now().max(p.last_modified),
+                _ => page.updated,
+            };
+            let doc = FeedDocument::new(body, last_modified, built_through);
+            self.cache.put(key.clone(), format, doc.clone());
+            fresh.push((format, doc));
+        }
+        self.metrics.record_feed_build(started.elapsed());
+        if fresh.is_empty() {
+            return Ok(true);
+        }
+        let urls: Vec<String> = fresh.iter().map(|(format, _)| key.url(&self.config.base_url, *format)).collect();
+        let (store, cache, key, permits) =
+            (self.store.clone(), self.cache.clone(), key.clone(), self.compressing.clone());
+        let websub = self.websub.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else { return };
+            for (format, doc) in fresh {
+                let Ok(doc) = tokio::task::spawn_blocking(move || doc.compressed()).await else { continue };
+                if let Some(stored) = doc.to_stored(&key, format)
+                    && let Err(e) = store.save_feed_document(&stored).await
+                {
+                    tracing::warn!(feed = key.storage_key(), error = %e, "saving a feed document failed");
+                }
+                cache.put(key.clone(), format, doc);
+            }
+            websub.announce(urls);
+        });
+        Ok(true)
+    }
+
+    /// The feeds a batch of events touches.
+    async fn affected(&self, events: &[PublicationEvent]) -> Result<BTreeSet<FeedKey>, StoreError> {
+        let mut categories = BTreeSet::new();
+        let mut authors = BTreeSet::new();
+        for e in events {
+            categories.extend([e.category_id, e.previous_category_id].into_iter().flatten());
+            authors.extend([e.author_id, e.previous_author_id].into_iter().flatten());
+        }
+        let categories: Vec<i64> = categories.into_iter().collect();
+        let authors: Vec<i64> = authors.into_iter().collect();
+        let mut keys: BTreeSet<FeedKey> = self
+            .store
+            .feed_keys_of(&categories, &authors)
+            .await?
+            .iter()
+            .filter_map(|k| FeedKey::from_storage_key(k))
+            .collect();
+        keys.insert(FeedKey::All);
+        Ok(keys)
+    }
+
+    /// Consumes events until `shutdown`: wakes on `wakeup` (events written by this
+    /// process) or every POLL (events from other processes).
+    pub async fn run(self: Arc<Self>, mut cursor: i64, wakeup: Arc<Notify>, shutdown: CancellationToken) {
+        let mut gaps: BTreeMap<i64, Instant> = BTreeMap::new();
+        loop {
+            match self.catch_up(&mut cursor, &mut gaps).await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(error = %e, "feed builder: reading events failed; retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// Processes every event after `cursor`, and any earlier id that was skipped while its
+    /// transaction was still open (PostgreSQL hands out ids before commit).
+    pub async fn catch_up(&self, cursor: &mut i64, gaps: &mut BTreeMap<i64, Instant>) -> Result<(), StoreError> {
+        loop {
+            let mut events = self.store.events_after(*cursor, 1000).await?;
+            if !gaps.is_empty() {
+                let ids: Vec<i64> = gaps.keys().copied().collect();
+                let late = self.store.events_by_id(&ids).await?;
+                for e in &late {
+                    gaps.remove(&e.id);
+                }
+                gaps.retain(|_, seen| seen.elapsed() < GAP_WATCH);
+                events.extend(late);
+            }
+            if events.is_empty() {
+                return Ok(());
+            }
+            let full_batch = events.len() >= 1000;
+            events.sort_by_key(|e| e.id);
+            let start = *cursor;
+            let mut expected = start + 1;
+            for e in events.iter().filter(|e| e.id > start) {
+                for missing in expected..e.id {
+                    gaps.insert(missing, Instant::now());
+                }
+                expected = e.id + 1;
+                *cursor = e.id;
+            }
+            for key in self.affected(&events).await? {
+                self.rebuild(&key, *cursor).await?;
+            }
+            if !full_batch {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Prerendered feed documents in memory: the bytes, their gzip and brotli variants (made
+//! once per build), a strong ETag and the per-feed Last-Modified.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{FeedFormat, FeedKey};
+use crate::store::StoredFeedDocument;
+
+/// One feed document in one format.
+#[derive(Clone, Debug)]
+pub struct FeedDocument {
+    pub body: Bytes,
+    /// Filled in once compressed; until then the identity bytes are served.
+    pub gzip: Option<Bytes>,
+    pub brotli: Option<Bytes>,
+    /// Hex digest of `body`; each encoding's ETag adds a suffix (`"…"`, `"…-gzip"`, `"…-br"`).
+    pub digest: String,
+    pub last_modified: DateTime<Utc>,
+    /// The last publication event this build reflects.
+    pub built_through: i64,
+    /// Order of builds in this process: a later build always replaces an earlier one.
+    pub generation: u64,
+}
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn digest(body: &[u8]) -> String {
+    hex::encode(&Sha256::digest(body)[..16])
+}
+
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::new(6));
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}
+
+pub fn brotli(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() / 4);
+    let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+    let _ = brotli::BrotliCompress(&mut &body[..], &mut out, &params);
+    out
+}
+
+impl FeedDocument {
+    /// A new build, not yet compressed.
+    pub fn new(body: String, last_modified: DateTime<Utc>, built_through: i64) -> FeedDocument {
+        let digest = digest(body.as_bytes());
+        FeedDocument {
+            body: Bytes::from(body),
+            gzip: None,
+            brotli: None,
+            digest,
+            last_modified,
+            built_through,
+            generation: next_generation(),
+        }
+    }
+
+    /// Adds the compressed variants (CPU work: call off the async threads).
+    pub fn compressed(mut self) -> FeedDocument {
+        self.gzip = Some(Bytes::from(gzip(&self.body)));
+        self.brotli = Some(Bytes::from(brotli(&self.body)));
+        self
+    }
+
+    pub fn to_stored(&self, key: &FeedKey, format: FeedFormat) -> Option<StoredFeedDocument> {
+        Some(StoredFeedDocument {
+            feed_key: key.storage_key(),
+            format: format.extension().to_owned(),
+            body: self.body.to_vec(),
+            gzip: self.gzip.as_ref()?.to_vec(),
+            brotli: self.brotli.as_ref()?.to_vec(),
+            etag: self.digest.clone(),
+            last_modified: self.last_modified,
+            built_through: self.built_through,
+        })
+    }
+
+    pub fn from_stored(stored: StoredFeedDocument) -> Option<(FeedKey, FeedFormat, FeedDocument)> {
+        let key = FeedKey::from_storage_key(&stored.feed_key)?;
+        let format = FeedFormat::from_extension(&stored.format)?;
+        Some((
+            key,
+            format,
+            FeedDocument {
+                body: Bytes::from(stored.body),
+                gzip: Some(Bytes::from(stored.gzip)),
+                brotli: Some(Bytes::from(stored.brotli)),
+                digest: stored.etag,
+                last_modified: stored.last_modified,
+                built_through: stored.built_through,
+                // Loaded at start: any build made here afterwards is newer.
+                generation: 0,
+            },
+        ))
+    }
+}
+
+/// Every built document, shared by the HTTP handlers and the builder.
+#[derive(Default)]
+pub struct FeedCache {
+    docs: RwLock<HashMap<(FeedKey, FeedFormat), Arc<FeedDocument>>>,
+}
+
+impl FeedCache {
+    pub fn get(&self, key: &FeedKey, format: FeedFormat) -> Option<Arc<FeedDocument>> {
+        let docs = self.docs.read().unwrap_or_else(|p| p.into_inner());
+        docs.get(&(key.clone(), format)).cloned()
+    }
+
+    /// Stores a document unless a newer build is already there.
+    pub fn put(&self, key: FeedKey, format: FeedFormat, doc: FeedDocument) {
+        let mut docs = self.docs.write().unwrap_or_else(|p| p.into_inner());
+        let slot = docs.entry((key, format));
+        match slot {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                if e.get().generation <= doc.generation {
+                    e.insert(Arc::new(doc));
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Arc::new(doc));
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
