@@ -344,3 +344,43 @@ both_backends!(the_index_page_and_opml_list_every_feed, |backend| async move {
     assert!(text.contains("xmlUrl=\"https://tin.hiephoa.example/feeds/tin-tuc/kinh-te.rss\""));
     assert!(text.contains("xmlUrl=\"https://tin.hiephoa.example/feeds/authors/tran-thi-mai.rss\""));
 });
+
+/// Every feed of the demo data and of edge-case articles passes the RSS validator and the
+/// Atom and JSON Feed parsers.
+async fn assert_every_feed_valid(app: &TestApp) {
+    let mut paths = vec!["all".to_owned()];
+    paths.extend(app.store.categories().await.unwrap().into_iter().map(|c| c.path));
+    paths.extend(app.store.authors().await.unwrap().into_iter().map(|a| format!("authors/{}", a.slug)));
+    for path in paths {
+        let rss_bytes = app.get(&format!("/feeds/{path}.rss")).await.bytes().await.unwrap();
+        let channel = rss::Channel::read_from(&rss_bytes[..]).unwrap_or_else(|e| panic!("{path}.rss: {e}"));
+        channel.validate().unwrap_or_else(|e| panic!("{path}.rss invalid: {e:?}"));
+        for format in FORMATS {
+            let bytes = app.get(&format!("/feeds/{path}.{format}")).await.bytes().await.unwrap();
+            feed_rs::parser::parse(&bytes[..]).unwrap_or_else(|e| panic!("{path}.{format}: {e}"));
+        }
+        let atom = app.get(&format!("/feeds/{path}.atom")).await.bytes().await.unwrap();
+        atom_syndication::Feed::read_from(&atom[..]).unwrap_or_else(|e| panic!("{path}.atom: {e}"));
+    }
+}
+
+both_backends!(the_demo_data_and_edge_cases_make_valid_feeds, |backend| async move {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let demo = bantin::demo::articles(chrono::Utc::now(), chrono_tz::Asia::Ho_Chi_Minh).unwrap();
+    post(&app, Value::from(demo)).await;
+    let long = "<p>Đoạn văn rất dài về nông thôn mới. </p>".repeat(5_000);
+    post(&app, json!([
+        {"id": "e1", "title": "Kí tự điều khiển \u{1}\u{8} và emoji 🐃", "content_html": "<p>a\u{B}b</p>", "category": ["Biên"]},
+        {"id": "e2", "title": "Không tác giả, không tóm tắt, không ảnh", "category": ["Biên"]},
+        {"id": "e3", "title": "Rất dài", "content_html": long, "category": ["Biên", "Dài"], "author": "O'Brien & \"Hà\""},
+        {"id": "e4", "title": "<script>alert('x')</script> ]]> &amp;", "content_html": "<style>p{}</style><svg onload=x()><p onclick=\"y\">z</p></svg>", "category": ["Biên"]}
+    ])).await;
+    feed_until(&app, "/feeds/all.rss", |f| f.entries.len() == 31).await;
+    assert_every_feed_valid(&app).await;
+    let body = app.get("/feeds/bien.atom").await.text().await.unwrap();
+    assert!(
+        !body.contains("<script") && !body.contains("onload") && !body.contains("onclick") && !body.contains("<style"),
+        "{body}"
+    );
+    assert!(!body.contains('\u{1}') && !body.contains('\u{B}'));
+});
