@@ -35,6 +35,12 @@ pub fn clean_line(s: &str) -> String {
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 16);
+    push_escaped(&mut out, s);
+    out
+}
+
+/// Appends `s` escaped for HTML or XML text and (either kind of quoted) attribute values.
+pub fn push_escaped(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -45,7 +51,6 @@ pub fn escape_html(s: &str) -> String {
             _ => out.push(c),
         }
     }
-    out
 }
 
 /// Turns plain text into HTML paragraphs: blank lines separate paragraphs, single line

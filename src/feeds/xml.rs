@@ -17,18 +17,8 @@ pub fn push_text(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// Escapes an attribute value for double quotes.
-pub fn push_attr(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-}
+/// Escapes an attribute value.
+pub use crate::domain::text::push_escaped as push_attr;
 
 /// Writes `s` as CDATA; a `]]>` inside is split across two sections so it survives.
 pub fn push_cdata(out: &mut String, s: &str) {
