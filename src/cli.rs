@@ -146,8 +146,8 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down: finishing in-flight work");
     shutdown.cancel();
+    tracing::info!("shutting down: finishing in-flight work");
 }
 
 async fn create_token(config: Config, name: &str) -> anyhow::Result<ExitCode> {
