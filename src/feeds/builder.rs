@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{FeedCache, FeedDocument};
@@ -34,8 +34,10 @@ pub struct FeedBuilder {
     websub: WebSub,
     /// Article id → (content hash, sanitized HTML): sanitizing is the costly step.
     sanitized: Mutex<HashMap<i64, (String, Arc<str>)>>,
-    /// Bounds the compression work running at once.
-    compressing: Arc<Semaphore>,
+    /// Builds waiting for compression, the newest per document: a burst of rebuilds
+    /// compresses (and persists) only the last one of each.
+    to_compress: Mutex<HashMap<(FeedKey, FeedFormat), FeedDocument>>,
+    compress_wakeup: Notify,
     /// Host for tag URIs.
     tag_authority: String,
 }
@@ -59,7 +61,8 @@ impl FeedBuilder {
             metrics,
             websub,
             sanitized: Mutex::new(HashMap::new()),
-            compressing: Arc::new(Semaphore::new(2)),
+            to_compress: Mutex::new(HashMap::new()),
+            compress_wakeup: Notify::new(),
             tag_authority,
         }
     }
@@ -244,24 +247,40 @@ impl FeedBuilder {
         if fresh.is_empty() {
             return Ok(true);
         }
-        let urls: Vec<String> = fresh.iter().map(|(format, _)| key.url(&self.config.base_url, *format)).collect();
-        let (store, cache, key, permits) =
-            (self.store.clone(), self.cache.clone(), key.clone(), self.compressing.clone());
-        let websub = self.websub.clone();
-        tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else { return };
-            for (format, doc) in fresh {
+        let mut queue = self.to_compress.lock().unwrap_or_else(|p| p.into_inner());
+        for (format, doc) in fresh {
+            queue.insert((key.clone(), format), doc);
+        }
+        drop(queue);
+        self.compress_wakeup.notify_one();
+        Ok(true)
+    }
+
+    /// Compresses, persists and announces queued builds until `shutdown`, then once more
+    /// so nothing built is left unsaved.
+    async fn compress_queued(&self, shutdown: CancellationToken) {
+        loop {
+            let batch: Vec<_> = self.to_compress.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+            let mut urls = Vec::with_capacity(batch.len());
+            for ((key, format), doc) in batch {
                 let Ok(doc) = tokio::task::spawn_blocking(move || doc.compressed()).await else { continue };
                 if let Some(stored) = doc.to_stored(&key, format)
-                    && let Err(e) = store.save_feed_document(&stored).await
+                    && let Err(e) = self.store.save_feed_document(&stored).await
                 {
                     tracing::warn!(feed = key.storage_key(), error = %e, "saving a feed document failed");
                 }
-                cache.put(key.clone(), format, doc);
+                self.cache.put(key.clone(), format, doc);
+                urls.push(key.url(&self.config.base_url, format));
             }
-            websub.announce(urls);
-        });
-        Ok(true)
+            self.websub.announce(urls);
+            if shutdown.is_cancelled() && self.to_compress.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                return;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = self.compress_wakeup.notified() => {}
+            }
+        }
     }
 
     /// The feeds a batch of events touches.
@@ -288,6 +307,11 @@ impl FeedBuilder {
     /// Consumes events until `shutdown`: wakes on `wakeup` (events written by this
     /// process) or every POLL (events from other processes).
     pub async fn run(self: Arc<Self>, mut cursor: i64, wakeup: Arc<Notify>, shutdown: CancellationToken) {
+        let compressor = tokio::spawn({
+            let this = self.clone();
+            let shutdown = shutdown.clone();
+            async move { this.compress_queued(shutdown).await }
+        });
         let mut gaps: BTreeMap<i64, Instant> = BTreeMap::new();
         loop {
             match self.catch_up(&mut cursor, &mut gaps).await {
@@ -295,7 +319,10 @@ impl FeedBuilder {
                 Err(e) => tracing::warn!(error = %e, "feed builder: reading events failed; retrying"),
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {
+                    let _ = compressor.await;
+                    return;
+                }
                 _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }

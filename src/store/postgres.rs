@@ -1,5 +1,7 @@
 //! PostgreSQL: for several bantin instances behind a load balancer.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -10,6 +12,8 @@ use super::queries::shared_store_impl;
 
 pub struct PgStore {
     pool: PgPool,
+    /// "category:<path>" / "author:<slug>" → id, for names already in the database.
+    names: Mutex<HashMap<String, i64>>,
 }
 
 impl PgStore {
@@ -18,7 +22,12 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, names: Mutex::default() })
+    }
+
+    /// The pool writes go through.
+    fn writer(&self) -> &PgPool {
+        &self.pool
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {

@@ -65,6 +65,42 @@ pub(super) const FEED_PAGE_BEFORE: &str = article_query!(
     "ORDER BY f.published_at DESC, f.article_id DESC LIMIT $2"
 );
 
+/// A category path or an author, to be found or created.
+pub(super) enum NameRef<'a> {
+    Category(&'a crate::domain::CategoryPath),
+    Author(&'a crate::domain::CategoryName),
+}
+
+/// The feeds a visible article belongs to: all, its category and every ancestor, its author.
+pub(super) fn article_feed_keys(input: &crate::domain::ArticleInput) -> Vec<String> {
+    let mut keys = vec!["all".to_owned()];
+    if let Some(path) = &input.category {
+        keys.extend((1..=path.segments().len()).map(|depth| format!("category:{}", path.slug_path(depth))));
+    }
+    if let Some(author) = &input.author {
+        keys.push(format!("author:{}", author.slug));
+    }
+    keys
+}
+
+/// `INSERT INTO feed_entries … VALUES ($3, $1, $2), ($4, $1, $2), …` for 1 to 10 rows
+/// (all, up to 8 category levels, an author): $1 is the article, $2 its time.
+static INSERT_FEED_ENTRIES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (1..=10)
+        .map(|rows| {
+            let values: Vec<String> = (0..rows).map(|i| format!("(${}, $1, $2)", i + 3)).collect();
+            format!("INSERT INTO feed_entries (feed_key, article_id, published_at) VALUES {}", values.join(", "))
+        })
+        .collect()
+});
+
+pub(super) fn insert_feed_entries_sql(rows: usize) -> Result<sqlx::AssertSqlSafe<&'static str>, StoreError> {
+    INSERT_FEED_ENTRIES
+        .get(rows.wrapping_sub(1))
+        .map(|sql| sqlx::AssertSqlSafe(sql.as_str()))
+        .ok_or_else(|| StoreError::Corrupt(format!("an article in {rows} feeds")))
+}
+
 /// Feed keys of a category and all its ancestors, given the category's id.
 pub(super) const CATEGORY_FEED_KEYS: &str = "SELECT 'category:' || anc.path FROM categories c \
     JOIN categories anc ON c.path = anc.path OR c.path LIKE anc.path || '/%' WHERE c.id = $1";
@@ -72,13 +108,15 @@ pub(super) const CATEGORY_FEED_KEYS: &str = "SELECT 'category:' || anc.path FROM
 macro_rules! shared_store_impl {
     ($store:ty, $conn:ty) => {
         const _: () = {
+            use std::collections::{BTreeMap, HashMap};
+
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use sqlx::Row;
 
             use $crate::domain::{ArticleStatus, CategoryName, CategoryPath};
             use $crate::store::queries::{
-                ARTICLE_BY_SOURCE_ID, CATEGORY_FEED_KEYS, FEED_PAGE, FEED_PAGE_BEFORE, PUBLISH_BATCH, parse_event_kind,
+                ARTICLE_BY_SOURCE_ID, CATEGORY_FEED_KEYS, NameRef, article_feed_keys, insert_feed_entries_sql, FEED_PAGE, FEED_PAGE_BEFORE, PUBLISH_BATCH, parse_event_kind,
                 parse_status, parse_string_list, status_at, string_list,
             };
             use $crate::store::{
@@ -179,7 +217,27 @@ macro_rules! shared_store_impl {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
-                    Self::sync_feed_entries(conn, article_id, kind != EventKind::Retracted).await
+                    Ok(())
+                }
+
+                /// Puts a new or changed article in the feeds `keys` names, with one statement.
+                async fn write_feed_entries(
+                    conn: &mut $conn,
+                    article_id: i64,
+                    keys: &[String],
+                    published_at: DateTime<Utc>,
+                    replace: bool,
+                ) -> Result<(), StoreError> {
+                    if replace {
+                        sqlx::query("DELETE FROM feed_entries WHERE article_id = $1").bind(article_id).execute(&mut *conn).await?;
+                    }
+                    let sql = insert_feed_entries_sql(keys.len())?;
+                    let mut query = sqlx::query(sql).bind(article_id).bind(published_at);
+                    for key in keys {
+                        query = query.bind(key);
+                    }
+                    query.execute(&mut *conn).await?;
+                    Ok(())
                 }
 
                 /// Puts a visible article in the feeds it belongs to, or takes it out.
@@ -236,21 +294,57 @@ macro_rules! shared_store_impl {
                     })
                 }
 
-                async fn upsert_one(conn: &mut $conn, item: &PreparedArticle, now: DateTime<Utc>) -> Result<Upserted, StoreError> {
+                async fn upsert_one(
+                    conn: &mut $conn,
+                    item: &PreparedArticle,
+                    names: &HashMap<String, i64>,
+                    now: DateTime<Utc>,
+                ) -> Result<Upserted, StoreError> {
                     let input = &item.input;
-                    let category_id = match &input.category {
-                        Some(path) => Some(Self::category_id(conn, path, now).await?),
-                        None => None,
+                    let keys = article_feed_keys(input);
+                    let name_id = |key: String| {
+                        names.get(&key).copied().ok_or_else(|| StoreError::Corrupt(format!("{key} was not created")))
                     };
-                    let author_id = match &input.author {
-                        Some(author) => Some(Self::author_id(conn, author, now).await?),
-                        None => None,
-                    };
+                    let category_id = input.category.as_ref().map(|p| name_id(format!("category:{}", p.full_slug_path()))).transpose()?;
+                    let author_id = input.author.as_ref().map(|a| name_id(format!("author:{}", a.slug))).transpose()?;
                     let tags = string_list(&input.tags);
                     let image = input.image.as_ref().map(|u| u.as_str());
-                    // Two rounds at most: an insert that loses a race with a concurrent
-                    // insert of the same id becomes an update.
+                    // Insert first: a new article, the common case in bulk, costs one
+                    // statement; an existing id falls through to the update. Two rounds
+                    // at most, for a concurrent writer of the same id.
                     for _ in 0..2 {
+                        let published_at = input.published_at.unwrap_or(now);
+                        let status = status_at(published_at, now);
+                        let inserted: Option<i64> = sqlx::query_scalar(
+                            "INSERT INTO articles (source_id, title, url, summary, content_html, image, \
+                             category_id, author_id, tags, published_at, updated_at, created_at, status, content_hash) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                             ON CONFLICT (source_id) DO NOTHING RETURNING id",
+                        )
+                        .bind(&input.source_id)
+                        .bind(&input.title)
+                        .bind(&item.url)
+                        .bind(input.summary.as_deref())
+                        .bind(&input.content_html)
+                        .bind(image)
+                        .bind(category_id)
+                        .bind(author_id)
+                        .bind(&tags)
+                        .bind(published_at)
+                        .bind(input.updated_at.unwrap_or(published_at))
+                        .bind(now)
+                        .bind(status.as_str())
+                        .bind(&item.content_hash)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if let Some(id) = inserted {
+                            let event = EventKind::for_transition(None, status);
+                            if let Some(kind) = event {
+                                Self::insert_event(conn, id, kind, category_id, author_id, None, None, now).await?;
+                                Self::write_feed_entries(conn, id, &keys, published_at, false).await?;
+                            }
+                            return Ok(Upserted { change: Change::New, status, event });
+                        }
                         let existing = sqlx::query(
                             "SELECT id, status, content_hash, category_id, author_id, published_at \
                              FROM articles WHERE source_id = $1",
@@ -258,38 +352,7 @@ macro_rules! shared_store_impl {
                         .bind(&input.source_id)
                         .fetch_optional(&mut *conn)
                         .await?;
-                        let Some(row) = existing else {
-                            let published_at = input.published_at.unwrap_or(now);
-                            let status = status_at(published_at, now);
-                            let inserted: Option<i64> = sqlx::query_scalar(
-                                "INSERT INTO articles (source_id, title, url, summary, content_html, image, \
-                                 category_id, author_id, tags, published_at, updated_at, created_at, status, content_hash) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                                 ON CONFLICT (source_id) DO NOTHING RETURNING id",
-                            )
-                            .bind(&input.source_id)
-                            .bind(&input.title)
-                            .bind(&item.url)
-                            .bind(input.summary.as_deref())
-                            .bind(&input.content_html)
-                            .bind(image)
-                            .bind(category_id)
-                            .bind(author_id)
-                            .bind(&tags)
-                            .bind(published_at)
-                            .bind(input.updated_at.unwrap_or(published_at))
-                            .bind(now)
-                            .bind(status.as_str())
-                            .bind(&item.content_hash)
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                            let Some(id) = inserted else { continue };
-                            let event = EventKind::for_transition(None, status);
-                            if let Some(kind) = event {
-                                Self::insert_event(conn, id, kind, category_id, author_id, None, None, now).await?;
-                            }
-                            return Ok(Upserted { change: Change::New, status, event });
-                        };
+                        let Some(row) = existing else { continue };
                         let id: i64 = row.try_get("id")?;
                         let old_status = parse_status(row.try_get::<&str, _>("status")?)?;
                         let old_hash: &str = row.try_get("content_hash")?;
@@ -323,18 +386,68 @@ macro_rules! shared_store_impl {
                         let event = EventKind::for_transition(Some(old_status), status);
                         if let Some(kind) = event {
                             Self::insert_event(conn, id, kind, category_id, author_id, old_category, old_author, now).await?;
+                            if kind == EventKind::Retracted {
+                                Self::sync_feed_entries(conn, id, false).await?;
+                            } else {
+                                Self::write_feed_entries(conn, id, &keys, published_at, true).await?;
+                            }
                         }
                         return Ok(Upserted { change: Change::Updated, status, event });
                     }
                     Err(StoreError::Corrupt(format!("article {:?} changed under a concurrent write twice", input.source_id)))
                 }
 
+                /// Finds or creates the batch's categories and authors, each in its own short
+                /// statement outside the article transaction, so concurrent batches never hold
+                /// locks on them in different orders. Ids are remembered: names are never deleted.
+                async fn ensure_names(&self, items: &[PreparedArticle], now: DateTime<Utc>) -> Result<HashMap<String, i64>, StoreError> {
+                    let mut wanted: BTreeMap<String, NameRef<'_>> = BTreeMap::new();
+                    for item in items {
+                        if let Some(path) = &item.input.category {
+                            wanted.insert(format!("category:{}", path.full_slug_path()), NameRef::Category(path));
+                        }
+                        if let Some(author) = &item.input.author {
+                            wanted.insert(format!("author:{}", author.slug), NameRef::Author(author));
+                        }
+                    }
+                    let mut found = HashMap::with_capacity(wanted.len());
+                    {
+                        let known = self.names.lock().unwrap_or_else(|p| p.into_inner());
+                        wanted.retain(|key, _| match known.get(key) {
+                            Some(id) => {
+                                found.insert(key.clone(), *id);
+                                false
+                            }
+                            None => true,
+                        });
+                    }
+                    if wanted.is_empty() {
+                        return Ok(found);
+                    }
+                    let mut conn = self.writer().acquire().await?;
+                    let mut learned = Vec::with_capacity(wanted.len());
+                    for (key, name) in wanted {
+                        let id = match name {
+                            NameRef::Category(path) => Self::category_id(&mut conn, path, now).await?,
+                            NameRef::Author(author) => Self::author_id(&mut conn, author, now).await?,
+                        };
+                        learned.push((key, id));
+                    }
+                    let mut known = self.names.lock().unwrap_or_else(|p| p.into_inner());
+                    for (key, id) in learned {
+                        known.insert(key.clone(), id);
+                        found.insert(key, id);
+                    }
+                    Ok(found)
+                }
+
                 /// Writes all items in one transaction; any error rolls all of them back.
                 async fn upsert_all(&self, items: &[PreparedArticle], now: DateTime<Utc>) -> Result<Vec<Upserted>, StoreError> {
+                    let names = self.ensure_names(items, now).await?;
                     let mut tx = self.begin_write().await?;
                     let mut results = Vec::with_capacity(items.len());
                     for item in items {
-                        results.push(Self::upsert_one(&mut tx, item, now).await?);
+                        results.push(Self::upsert_one(&mut tx, item, &names, now).await?);
                     }
                     tx.commit().await?;
                     Ok(results)
@@ -406,6 +519,7 @@ macro_rules! shared_store_impl {
                         let category: Option<i64> = row.try_get("category_id")?;
                         let author: Option<i64> = row.try_get("author_id")?;
                         Self::insert_event(&mut tx, id, kind, category, author, category, author, now).await?;
+                        Self::sync_feed_entries(&mut tx, id, false).await?;
                     }
                     tx.commit().await?;
                     Ok(Retraction::Retracted { event: event.is_some() })
@@ -430,8 +544,9 @@ macro_rules! shared_store_impl {
                         for row in &rows {
                             let category: Option<i64> = row.try_get("category_id")?;
                             let author: Option<i64> = row.try_get("author_id")?;
-                            Self::insert_event(&mut tx, row.try_get("id")?, EventKind::Published, category, author, category, author, now)
-                                .await?;
+                            let id: i64 = row.try_get("id")?;
+                            Self::insert_event(&mut tx, id, EventKind::Published, category, author, category, author, now).await?;
+                            Self::sync_feed_entries(&mut tx, id, true).await?;
                         }
                         tx.commit().await?;
                         total += rows.len() as u64;
@@ -488,7 +603,7 @@ macro_rules! shared_store_impl {
                     .bind(public_id)
                     .bind(secret_hash)
                     .bind(now)
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.writer())
                     .await?)
                 }
 
@@ -573,7 +688,7 @@ macro_rules! shared_store_impl {
                     .bind(&doc.etag)
                     .bind(doc.last_modified)
                     .bind(doc.built_through)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                     Ok(())
                 }

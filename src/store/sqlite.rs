@@ -1,7 +1,9 @@
 //! SQLite: the embedded default. One file, WAL, a busy timeout, and a single-connection
 //! write pool so this process's writers queue in order instead of polling the lock.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -15,6 +17,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one writer of this process.
     write_pool: SqlitePool,
+    /// "category:<path>" / "author:<slug>" → id, for names already in the database.
+    names: Mutex<HashMap<String, i64>>,
 }
 
 impl SqliteStore {
@@ -33,7 +37,12 @@ impl SqliteStore {
         }
         let write_pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        Ok(SqliteStore { pool, write_pool })
+        Ok(SqliteStore { pool, write_pool, names: Mutex::default() })
+    }
+
+    /// The pool writes go through.
+    fn writer(&self) -> &SqlitePool {
+        &self.write_pool
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
