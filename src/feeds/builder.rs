@@ -23,6 +23,10 @@ use crate::store::{Article, FeedCursor, PublicationEvent, Store, StoreError};
 const POLL: Duration = Duration::from_millis(250);
 /// How long an id skipped by the event log (a transaction not yet committed) is watched.
 const GAP_WATCH: Duration = Duration::from_secs(30);
+/// Least time between two compression rounds: under a burst of publications the
+/// identity documents stay fresh while compression (the costly part) runs at most this
+/// often, on the newest build of each document.
+const COMPRESS_INTERVAL: Duration = Duration::from_millis(1000);
 /// Sanitized contents kept; the cache is cleared when it grows past this.
 const SANITIZED_CAPACITY: usize = 20_000;
 
@@ -260,6 +264,7 @@ impl FeedBuilder {
     /// so nothing built is left unsaved.
     async fn compress_queued(&self, shutdown: CancellationToken) {
         loop {
+            let round = Instant::now();
             let batch: Vec<_> = self.to_compress.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
             let mut urls = Vec::with_capacity(batch.len());
             for ((key, format), doc) in batch {
@@ -279,6 +284,10 @@ impl FeedBuilder {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = self.compress_wakeup.notified() => {}
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(COMPRESS_INTERVAL.saturating_sub(round.elapsed())) => {}
             }
         }
     }
