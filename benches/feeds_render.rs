@@ -169,6 +169,9 @@ fn export(page: &FeedPage, path: &str) {
     eprintln!("wrote the {} items to {path}", page.items.len());
 }
 
+/// A format, its document size, and (renders, seconds) per round.
+type FormatSamples = (FeedFormat, usize, Vec<(u64, f64)>);
+
 fn main() {
     let seconds: f64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(2.0);
     let min_time = Duration::from_secs_f64(seconds);
@@ -191,7 +194,7 @@ fn main() {
         "format", "doc bytes", "renders", "items/s", "best items/s", "µs/doc", "MB/s"
     );
     // Warm up (allocator, caches) and check each output once.
-    let mut samples: Vec<(FeedFormat, usize, Vec<(u64, f64)>)> = Vec::new();
+    let mut samples: Vec<FormatSamples> = Vec::new();
     for format in FeedFormat::ALL {
         let sample = format.render(&page);
         assert!(sample.contains("hiephoa-2026-5000"), "{format:?} output misses the first item");
