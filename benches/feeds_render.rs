@@ -20,27 +20,13 @@ use bantin::feeds::{FeedFormat, FeedItem, FeedKey, FeedMeta, FeedPage, tag_speci
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::json;
 
+#[path = "support/vietnamese.rs"]
+mod vietnamese;
+use vietnamese::{SENTENCES, content};
+
 const ITEMS: usize = 50;
 /// Content size aimed at, in bytes of UTF-8.
 const CONTENT_BYTES: usize = 3_000;
-
-const SENTENCES: [&str; 15] = [
-    "Sáng nay, Ủy ban nhân dân huyện Hiệp Hòa đã tổ chức hội nghị triển khai kế hoạch phát triển kinh tế - xã hội trong những tháng cuối năm.",
-    "Theo báo cáo, tổng giá trị sản xuất nông nghiệp tăng hơn 5% so với cùng kỳ, trong đó chăn nuôi và trồng trọt đều đạt kết quả khả quan.",
-    "Nhiều hộ gia đình đã mạnh dạn chuyển đổi cơ cấu cây trồng, áp dụng tiến bộ khoa học kỹ thuật vào sản xuất để nâng cao năng suất.",
-    "Công tác chăm sóc sức khỏe ban đầu cho người dân được quan tâm, các trạm y tế xã đều có bác sĩ thường trực.",
-    "Ngành giáo dục tiếp tục đổi mới phương pháp dạy và học, tỷ lệ học sinh tốt nghiệp trung học phổ thông đạt trên 98%.",
-    "Lễ hội năm nay thu hút hàng nghìn lượt du khách trong và ngoài tỉnh về tham quan, dâng hương và thưởng thức các trò chơi dân gian.",
-    "Đại diện lãnh đạo tỉnh đánh giá cao những nỗ lực của cán bộ và nhân dân địa phương trong xây dựng nông thôn mới.",
-    "Tuyến đường mới được đầu tư hơn 30 tỷ đồng, giúp việc đi lại và vận chuyển hàng hóa của bà con thuận tiện hơn nhiều.",
-    "Các đội bóng đã thi đấu sôi nổi, cống hiến cho khán giả những trận cầu hấp dẫn với tinh thần thể thao cao thượng.",
-    "Chính quyền xã khuyến cáo người dân chủ động tiêm phòng đầy đủ cho đàn gia súc, gia cầm để phòng ngừa dịch bệnh.",
-    "Nhiều doanh nghiệp nhỏ và vừa đã tham gia chương trình hỗ trợ chuyển đổi số, đưa sản phẩm lên các sàn thương mại điện tử.",
-    "Hội Phụ nữ huyện phối hợp tổ chức các lớp dạy nghề miễn phí, tạo việc làm ổn định cho lao động nông thôn.",
-    "Mặc dù còn gặp nhiều khó khăn về thời tiết, vụ lúa mùa năm nay vẫn cho năng suất bình quân đạt 58 tạ mỗi héc-ta.",
-    "Ban tổ chức đã trao giấy khen cho các tập thể và cá nhân có thành tích xuất sắc trong phong trào thi đua yêu nước.",
-    "Thời gian tới, địa phương sẽ tập trung cải thiện môi trường đầu tư, thu hút thêm các dự án công nghiệp và dịch vụ.",
-];
 
 const TITLES: [&str; 10] = [
     "Đẩy mạnh phát triển kinh tế nông thôn",
@@ -68,32 +54,6 @@ const AUTHORS: [&str; 5] = ["Phương Nhung", "Nguyễn Văn An", "Trần Thị 
 
 const TAGS: [&str; 6] = ["nông thôn mới", "giao thông", "doanh nghiệp", "lúa gạo", "lễ hội", "y tế cơ sở"];
 
-/// About `CONTENT_BYTES` of HTML: the sentences in `<p>` paragraphs of three, with a
-/// little inline markup, starting at a different sentence for each item.
-fn content(seed: usize) -> String {
-    let mut html = String::with_capacity(CONTENT_BYTES + 512);
-    let mut k = seed;
-    while html.len() < CONTENT_BYTES {
-        html.push_str("<p>");
-        for j in 0..3 {
-            if j > 0 {
-                html.push(' ');
-            }
-            let s = SENTENCES[k % SENTENCES.len()];
-            if k % 7 == 3 {
-                html.push_str("<strong>");
-                html.push_str(s);
-                html.push_str("</strong>");
-            } else {
-                html.push_str(s);
-            }
-            k += 1;
-        }
-        html.push_str("</p>\n");
-    }
-    html
-}
-
 fn page() -> FeedPage {
     let base_url = "https://tin.hiephoa.example";
     let newest: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap();
@@ -107,7 +67,7 @@ fn page() -> FeedPage {
                 id: format!("tag:tin.hiephoa.example,2026-11-25:{}", tag_specific(&source_id)),
                 url: format!("{base_url}/{cat_path}/{}", source_id),
                 summary: Some(format!("{} {}", SENTENCES[i % SENTENCES.len()], SENTENCES[(i + 4) % SENTENCES.len()])),
-                content_html: content(i),
+                content_html: content(i, CONTENT_BYTES),
                 image: (i % 2 == 0).then(|| format!("{base_url}/anh/2026/11/{source_id}.jpg")),
                 author: Some(AUTHORS[i % AUTHORS.len()].to_owned()),
                 category: Some((cat_name.to_owned(), cat_path.to_owned())),
