@@ -1,18 +1,24 @@
 //! Counters exposed at `GET /metrics` in the Prometheus text format. Kept by hand: a few
 //! atomics and one small map are all this needs.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::http::Method;
 
 use crate::store::{Change, EventKind};
 
+/// (method, status) → requests, for one route.
+type RouteCounters = HashMap<(Method, u16), AtomicU64>;
+
 #[derive(Default)]
 pub struct Metrics {
-    /// (method, route pattern, status) → count. Route patterns, not raw paths, so the
-    /// label set stays small and no token in a path reaches the metrics.
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// route pattern → (method, status) → count. Route patterns, not raw paths, so the
+    /// label set stays small and no token in a path reaches the metrics. Counting an
+    /// already-seen combination takes a shared lock and an atomic add, no allocation.
+    requests: RwLock<HashMap<String, RouteCounters>>,
     ingested_new: AtomicU64,
     ingested_updated: AtomicU64,
     ingested_unchanged: AtomicU64,
@@ -27,9 +33,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn record_request(&self, method: &str, route: &str, status: u16) {
-        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+    pub fn record_request(&self, method: &Method, route: &str, status: u16) {
+        {
+            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(counter) = map.get(route).and_then(|by| by.get(&(method.clone(), status))) {
+                counter.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut map = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        let counter = map.entry(route.to_owned()).or_default().entry((method.clone(), status)).or_default();
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_ingest(&self, change: Option<Change>) {
@@ -67,8 +81,17 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP bantin_http_requests_total HTTP requests answered, by method, route and status.\n");
         out.push_str("# TYPE bantin_http_requests_total counter\n");
-        let map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        for ((method, route, status), n) in map.iter() {
+        let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<(&str, &str, u16, u64)> = map
+            .iter()
+            .flat_map(|(route, by)| {
+                by.iter().map(move |((method, status), n)| {
+                    (method.as_str(), route.as_str(), *status, n.load(Ordering::Relaxed))
+                })
+            })
+            .collect();
+        rows.sort_unstable();
+        for (method, route, status, n) in rows {
             let _ = writeln!(
                 out,
                 "bantin_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",

@@ -44,6 +44,8 @@ pub struct FeedBuilder {
     compress_wakeup: Notify,
     /// Host for tag URIs.
     tag_authority: String,
+    /// `public, max-age=<feed_max_age>`.
+    cache_control: axum::http::HeaderValue,
 }
 
 impl FeedBuilder {
@@ -58,6 +60,8 @@ impl FeedBuilder {
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| "localhost".to_owned());
         let websub = WebSub::new(config.websub_hubs.clone(), metrics.clone());
+        let cache_control = axum::http::HeaderValue::from_str(&format!("public, max-age={}", config.feed_max_age))
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("public"));
         FeedBuilder {
             store,
             config,
@@ -67,8 +71,14 @@ impl FeedBuilder {
             sanitized: Mutex::new(HashMap::new()),
             to_compress: Mutex::new(HashMap::new()),
             compress_wakeup: Notify::new(),
+            cache_control,
             tag_authority,
         }
+    }
+
+    /// The Cache-Control value of every feed response.
+    pub fn cache_control(&self) -> &axum::http::HeaderValue {
+        &self.cache_control
     }
 
     pub fn cache(&self) -> &Arc<FeedCache> {
@@ -79,14 +89,23 @@ impl FeedBuilder {
         self.websub.hubs()
     }
 
+    /// `Link: <hub>; rel="hub", <self>; rel="self"` for one document.
+    pub fn link_header(&self, key: &FeedKey, format: FeedFormat) -> axum::http::HeaderValue {
+        let mut links: Vec<String> = self.hubs().iter().map(|hub| format!("<{hub}>; rel=\"hub\"")).collect();
+        links.push(format!("<{}>; rel=\"self\"", key.url(&self.config.base_url, format)));
+        axum::http::HeaderValue::from_str(&links.join(", "))
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static(""))
+    }
+
     /// Loads the persisted documents into memory and returns the event id to resume
     /// from: the oldest build's, so anything newer than some document is replayed.
     pub async fn load(&self) -> Result<i64, StoreError> {
         let stored = self.store.feed_documents().await?;
         let mut resume_from: Option<i64> = None;
         for doc in stored {
-            if let Some((key, format, doc)) = FeedDocument::from_stored(doc) {
+            if let Some((key, format, mut doc)) = FeedDocument::from_stored(doc) {
                 resume_from = Some(resume_from.map_or(doc.built_through, |r| r.min(doc.built_through)));
+                doc.headers.link = Some(self.link_header(&key, format));
                 self.cache.put(key, format, doc);
             }
         }
@@ -243,7 +262,8 @@ impl FeedBuilder {
                 Some(p) if p.last_modified >= page.updated => Utc::now().max(p.last_modified),
                 _ => page.updated,
             };
-            let doc = FeedDocument::new(body, last_modified, built_through);
+            let mut doc = FeedDocument::new(body, last_modified, built_through);
+            doc.headers.link = Some(self.link_header(key, format));
             self.cache.put(key.clone(), format, doc.clone());
             fresh.push((format, doc));
         }

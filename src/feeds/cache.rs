@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -27,6 +28,32 @@ pub struct FeedDocument {
     pub built_through: i64,
     /// Order of builds in this process: a later build always replaces an earlier one.
     pub generation: u64,
+    /// Response headers made once per build rather than per request.
+    pub headers: DocumentHeaders,
+}
+
+/// The per-document header values: the ETag of each encoding, Last-Modified, and the
+/// Link header (self and hubs), which the builder fills in.
+#[derive(Clone, Debug)]
+pub struct DocumentHeaders {
+    pub etag_identity: HeaderValue,
+    pub etag_gzip: HeaderValue,
+    pub etag_brotli: HeaderValue,
+    pub last_modified: HeaderValue,
+    pub link: Option<HeaderValue>,
+}
+
+impl DocumentHeaders {
+    fn new(digest: &str, last_modified: DateTime<Utc>) -> DocumentHeaders {
+        let value = |s: String| HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
+        DocumentHeaders {
+            etag_identity: value(format!("\"{digest}\"")),
+            etag_gzip: value(format!("\"{digest}-gzip\"")),
+            etag_brotli: value(format!("\"{digest}-br\"")),
+            last_modified: value(last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+            link: None,
+        }
+    }
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -60,6 +87,7 @@ impl FeedDocument {
             body: Bytes::from(body),
             gzip: None,
             brotli: None,
+            headers: DocumentHeaders::new(&digest, last_modified),
             digest,
             last_modified,
             built_through,
@@ -94,6 +122,7 @@ impl FeedDocument {
             key,
             format,
             FeedDocument {
+                headers: DocumentHeaders::new(&stored.etag, stored.last_modified),
                 body: Bytes::from(stored.body),
                 gzip: Some(Bytes::from(stored.gzip)),
                 brotli: Some(Bytes::from(stored.brotli)),
@@ -110,33 +139,36 @@ impl FeedDocument {
 /// Every built document, shared by the HTTP handlers and the builder.
 #[derive(Default)]
 pub struct FeedCache {
-    docs: RwLock<HashMap<(FeedKey, FeedFormat), Arc<FeedDocument>>>,
+    docs: RwLock<HashMap<FeedKey, [Option<Arc<FeedDocument>>; 3]>>,
+}
+
+fn slot(format: FeedFormat) -> usize {
+    match format {
+        FeedFormat::Rss => 0,
+        FeedFormat::Atom => 1,
+        FeedFormat::Json => 2,
+    }
 }
 
 impl FeedCache {
     pub fn get(&self, key: &FeedKey, format: FeedFormat) -> Option<Arc<FeedDocument>> {
         let docs = self.docs.read().unwrap_or_else(|p| p.into_inner());
-        docs.get(&(key.clone(), format)).cloned()
+        docs.get(key).and_then(|formats| formats[slot(format)].clone())
     }
 
     /// Stores a document unless a newer build is already there.
     pub fn put(&self, key: FeedKey, format: FeedFormat, doc: FeedDocument) {
         let mut docs = self.docs.write().unwrap_or_else(|p| p.into_inner());
-        let slot = docs.entry((key, format));
-        match slot {
-            std::collections::hash_map::Entry::Occupied(mut e) => {
-                if e.get().generation <= doc.generation {
-                    e.insert(Arc::new(doc));
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Arc::new(doc));
-            }
+        let current = &mut docs.entry(key).or_default()[slot(format)];
+        if current.as_ref().is_none_or(|c| c.generation <= doc.generation) {
+            *current = Some(Arc::new(doc));
         }
     }
 
+    /// How many documents (feed × format) are built.
     pub fn len(&self) -> usize {
-        self.docs.read().unwrap_or_else(|p| p.into_inner()).len()
+        let docs = self.docs.read().unwrap_or_else(|p| p.into_inner());
+        docs.values().map(|formats| formats.iter().flatten().count()).sum()
     }
 
     pub fn is_empty(&self) -> bool {

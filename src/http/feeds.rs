@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{AppState, RouteTable};
 use crate::config::Language;
 use crate::domain::text::escape_html;
-use crate::feeds::cache::{FeedDocument, digest};
+use crate::feeds::cache::FeedDocument;
 use crate::feeds::{FeedFormat, FeedKey, decode_cursor, opml};
 
 pub fn routes(table: RouteTable) -> RouteTable {
@@ -41,10 +41,6 @@ fn accepts(headers: &HeaderMap, coding: &str) -> bool {
     })
 }
 
-fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
-
 /// True when the client's copy is current: If-None-Match decides when present (any of
 /// the document's encodings matches), otherwise If-Modified-Since.
 fn not_modified(headers: &HeaderMap, digest: &str, last_modified: DateTime<Utc>) -> bool {
@@ -68,26 +64,25 @@ fn feed_response(
     format: FeedFormat,
     key: &FeedKey,
 ) -> Response {
-    let (body, coding, suffix) = match (&doc.brotli, &doc.gzip) {
-        (Some(br), _) if accepts(headers, "br") => (br.clone(), Some("br"), "-br"),
-        (_, Some(gz)) if accepts(headers, "gzip") => (gz.clone(), Some("gzip"), "-gzip"),
-        _ => (doc.body.clone(), None, ""),
+    let h = &doc.headers;
+    let (body, coding, etag) = match (&doc.brotli, &doc.gzip) {
+        (Some(br), _) if accepts(headers, "br") => (br.clone(), Some("br"), &h.etag_brotli),
+        (_, Some(gz)) if accepts(headers, "gzip") => (gz.clone(), Some("gzip"), &h.etag_gzip),
+        _ => (doc.body.clone(), None, &h.etag_identity),
     };
-    let etag = format!("\"{}{suffix}\"", doc.digest);
-    let mut links = state.feeds.hubs().iter().map(|hub| format!("<{hub}>; rel=\"hub\"")).collect::<Vec<_>>();
-    links.push(format!("<{}>; rel=\"self\"", key.url(&state.config.base_url, format)));
+    let link = h.link.clone().unwrap_or_else(|| state.feeds.link_header(key, format));
     let mut builder = Response::builder()
-        .header(header::ETAG, etag)
-        .header(header::LAST_MODIFIED, http_date(doc.last_modified))
-        .header(header::CACHE_CONTROL, format!("public, max-age={}", state.config.feed_max_age))
-        .header(header::VARY, "Accept-Encoding")
-        .header(header::LINK, links.join(", "));
+        .header(header::ETAG, etag.clone())
+        .header(header::LAST_MODIFIED, h.last_modified.clone())
+        .header(header::CACHE_CONTROL, state.feeds.cache_control().clone())
+        .header(header::VARY, HeaderValue::from_static("Accept-Encoding"))
+        .header(header::LINK, link);
     if not_modified(headers, &doc.digest, doc.last_modified) {
         return builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()).unwrap_or_default();
     }
-    builder = builder.header(header::CONTENT_TYPE, format.content_type());
+    builder = builder.header(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     if let Some(coding) = coding {
-        builder = builder.header(header::CONTENT_ENCODING, coding);
+        builder = builder.header(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
     builder.body(Body::from(body)).unwrap_or_default()
 }
@@ -112,17 +107,19 @@ async fn feed(
     State(state): State<AppState>,
     Path(path): Path<String>,
     Query(query): Query<FeedQuery>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
+    // Read the headers in place: the HeaderMap extractor would copy them on every request.
+    let headers = request.headers();
     let Some((stem, ext)) = path.rsplit_once('.') else { return not_found_page(&state) };
     let (Some(format), Some(key)) = (FeedFormat::from_extension(ext), FeedKey::from_url_path(stem)) else {
         return not_found_page(&state);
     };
     if let Some(before) = query.before {
-        return archive_page(&state, &headers, key, format, &before).await;
+        return archive_page(&state, headers, key, format, &before).await;
     }
     match state.feeds.document(&key, format).await {
-        Ok(Some(doc)) => feed_response(&state, &headers, &doc, format, &key),
+        Ok(Some(doc)) => feed_response(&state, headers, &doc, format, &key),
         Ok(None) => not_found_page(&state),
         Err(e) => super::ApiError::from(e).into_response(),
     }
@@ -143,7 +140,7 @@ async fn archive_page(
     match state.feeds.page(&key, Some(cursor)).await {
         Ok(Some(page)) => {
             let body = format.render(&page);
-            let doc = FeedDocument { digest: digest(body.as_bytes()), ..FeedDocument::new(body, page.updated, 0) };
+            let doc = FeedDocument::new(body, page.updated, 0);
             feed_response(state, headers, &doc, format, &key)
         }
         Ok(None) => not_found_page(state),

@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(State(state): State<AppState>, request: Request) -> ApiError {
-    state.metrics.record_request(request.method().as_str(), "unmatched", 404);
+    state.metrics.record_request(request.method(), "unmatched", 404);
     ApiError::NotFound("no such page".into())
 }
 
@@ -89,11 +89,12 @@ async fn not_found(State(state): State<AppState>, request: Request) -> ApiError 
 /// carry a token in later routes).
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("", MatchedPath::as_str);
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state.metrics.record_request(method.as_str(), &route, status);
+    state.metrics.record_request(&method, route, status);
     tracing::debug!(%method, route, status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request");
     response
 }
