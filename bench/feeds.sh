@@ -46,7 +46,19 @@ stop_pid() { # pid, signal: signals the process and waits up to 30 s for it to g
     kill -KILL "$pid" 2>/dev/null || true
 }
 
+# Long steps run in their own process group (setsid) and are waited for, so a signal to
+# this script runs the trap at once and the whole step (cargo, the bench, its servers)
+# is stopped with it.
+step_pid=""
+run() { # command...: runs it in its own process group and waits
+    setsid "$@" &
+    step_pid=$!
+    wait "$step_pid"
+    step_pid=""
+}
+
 cleanup() {
+    if [ -n "$step_pid" ]; then kill -TERM -- "-$step_pid" 2>/dev/null || true; step_pid=""; fi
     if [ -n "$bantin_pid" ]; then stop_pid "$bantin_pid" TERM; bantin_pid=""; fi
     if [ -n "$nginx_pid" ]; then stop_pid "$nginx_pid" QUIT; nginx_pid=""; fi
     if [ -n "$nosf_pid" ]; then stop_pid "$nosf_pid" QUIT; nosf_pid=""; fi
@@ -89,13 +101,14 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 python3 -c 'import feedgen' 2>/dev/null || python3 -m pip install -q feedgen
 
 echo "== building the benches (release profile)" >&2
-cargo bench --bench feeds_render --bench feeds_live --no-run
+run cargo bench --bench feeds_render --bench feeds_live --no-run
 
 # --- 1. rendering ---------------------------------------------------------------------
 if [[ $skip != *,render,* ]]; then
     echo "== 1. rendering: bantin vs feedgen, same 50 items" >&2
-    BENCH_ITEMS_OUT="$work/items.json" cargo bench --bench feeds_render | tee "$work/render.txt"
-    python3 bench/feedgen_bench.py "$work/items.json" | tee "$work/feedgen.txt"
+    run env BENCH_ITEMS_OUT="$work/items.json" bash -c 'set -o pipefail; cargo bench --bench feeds_render | tee "$1"' \
+        _ "$work/render.txt"
+    run bash -c 'set -o pipefail; python3 bench/feedgen_bench.py "$1" | tee "$2"' _ "$work/items.json" "$work/feedgen.txt"
     python3 - "$work/render.txt" "$work/feedgen.txt" <<'EOF' | tee "$work/render-summary.txt"
 import sys
 bantin = {}
@@ -108,7 +121,7 @@ for line in open(sys.argv[2]):
     f = line.split()
     if len(f) >= 5 and f[0] == "feedgen" and f[1] in ("rss", "atom", "rss-min", "atom-min"):
         feedgen[f[1]] = float(f[4])
-best = max(feedgen.values())
+best_name, best = max(feedgen.items(), key=lambda kv: kv[1])
 print()
 print("rendering, items/s (same 50 items, same run)")
 print(f"{'format':<6} {'bantin':>10} {'feedgen':>10} {'ratio':>7} {'vs best feedgen':>16} {'≥230k':>6} {'≥5×':>4}")
@@ -118,7 +131,7 @@ for fmt, rate in bantin.items():
     ok_abs = "yes" if rate >= 230_000 else "NO"
     ok_rel = "yes" if rate >= 5 * best else "NO"
     print(f"{fmt:<6} {rate:>10.0f} {base:>10.0f} {rate / base:>6.1f}× {rate / best:>15.1f}× {ok_abs:>6} {ok_rel:>4}")
-print(f"(best feedgen figure: {best:.0f} items/s, from its id/title/link/content-only variant)")
+print(f"(best feedgen figure: {best:.0f} items/s, its {best_name} variant; '-min' = id, title, link and content only)")
 EOF
 fi
 
@@ -127,8 +140,8 @@ if [[ $skip != *,serve,* ]]; then
     echo "== 2. serving: bantin vs nginx, wrk -t2 -c64 -d10s" >&2
     mkdir -p "$work/bantin" "$work/www/feeds" "$work/nginx"
     bantin_port=$(free_port)
-    BENCH_MODE=serve BENCH_DIR="$work/bantin" BENCH_LISTEN="127.0.0.1:$bantin_port" \
-        cargo bench --bench feeds_live | tee "$work/serve.txt"
+    run env BENCH_MODE=serve BENCH_DIR="$work/bantin" BENCH_LISTEN="127.0.0.1:$bantin_port" \
+        bash -c 'set -o pipefail; cargo bench --bench feeds_live | tee "$1"' _ "$work/serve.txt"
     bantin_pid=$(sed -n 's/^pid=//p' "$work/serve.txt")
     address=$(sed -n 's/^address=//p' "$work/serve.txt")
     feed=$(sed -n 's/^feed=//p' "$work/serve.txt")
@@ -294,7 +307,7 @@ fi
 # --- 3. freshness -----------------------------------------------------------------------
 if [[ $skip != *,fresh,* ]]; then
     echo "== 3. freshness on SQLite, archives of ${BENCH_ARCHIVE:-1000,100000} articles" >&2
-    env -u BENCH_MODE cargo bench --bench feeds_live | tee "$work/fresh.txt"
+    run env -u BENCH_MODE bash -c 'set -o pipefail; cargo bench --bench feeds_live | tee "$1"' _ "$work/fresh.txt"
 fi
 
 echo

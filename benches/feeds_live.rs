@@ -98,7 +98,22 @@ fn article(
 
 /// A `bantin` command with a clean environment pointed at `dir`.
 fn bantin(dir: &Path, listen: &str) -> Command {
-    let mut cmd = Command::new(BIN);
+    with_env(Command::new(BIN), dir, listen)
+}
+
+/// `bantin` run through `setpriv --pdeathsig TERM` when available, so the server gets
+/// SIGTERM if this process dies before stopping it (a killed or timed-out run).
+fn tied_bantin(dir: &Path, listen: &str) -> Command {
+    const SETPRIV: &str = "/usr/bin/setpriv";
+    if !Path::new(SETPRIV).exists() {
+        return bantin(dir, listen);
+    }
+    let mut cmd = Command::new(SETPRIV);
+    cmd.args(["--pdeathsig", "TERM", BIN]);
+    with_env(cmd, dir, listen)
+}
+
+fn with_env(mut cmd: Command, dir: &Path, listen: &str) -> Command {
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {
         if key.starts_with("BANTIN_") || key == "RUST_LOG" {
@@ -124,8 +139,8 @@ struct Server {
 
 impl Server {
     /// Creates a token, starts `serve` with its log in `dir/server.log`, and waits for the
-    /// address it logs.
-    fn start(dir: &Path, listen: &str) -> Server {
+    /// address it logs. A `tied` server is stopped when this process dies.
+    fn start(dir: &Path, listen: &str, tied: bool) -> Server {
         let out = bantin(dir, listen)
             .args(["token", "create", "--name", "bench"])
             .stdin(Stdio::null())
@@ -135,7 +150,8 @@ impl Server {
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let log_path = dir.join("server.log");
         let log = std::fs::File::create(&log_path).expect("create the server log");
-        let child = bantin(dir, listen)
+        let mut command = if tied { tied_bantin(dir, listen) } else { bantin(dir, listen) };
+        let child = command
             .args(["--log-format", "json", "serve"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -407,7 +423,7 @@ struct Outcome {
 async fn freshness_run(archive: usize, samples: usize, gap: Duration, content_bytes: usize) -> Outcome {
     println!("== archive of {archive} articles");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Arc::new(Server::start(dir.path(), "127.0.0.1:0"));
+    let server = Arc::new(Server::start(dir.path(), "127.0.0.1:0", true));
     println!("  bantin serving on {} (SQLite in {})", server.address, dir.path().display());
     let newest = preload(&server, archive, content_bytes).await;
 
@@ -550,7 +566,7 @@ async fn serve_mode() {
     let content_bytes = env_usize("BENCH_CONTENT_BYTES", 3000);
     let listen = std::env::var("BENCH_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".to_owned());
     assert!(listen.starts_with("127.0.0.1:"), "BENCH_LISTEN must be a loopback address");
-    let server = Arc::new(Server::start(&dir, &listen));
+    let server = Arc::new(Server::start(&dir, &listen, false));
     let newest = preload(&server, archive, content_bytes).await;
     let mut docs = vec![
         Doc { path: "/feeds/all.rss".into(), etag: None, bytes: 0 },
