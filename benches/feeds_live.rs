@@ -42,7 +42,7 @@ use tokio::task::JoinSet;
 
 #[path = "support/vietnamese.rs"]
 mod vietnamese;
-use vietnamese::{AUTHORS, CATEGORIES, SENTENCES, content};
+use vietnamese::{AUTHORS, CATEGORIES, SENTENCES, TITLES, content};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bantin");
 /// Largest request body the server takes is 2 MB; batches stay under this.
@@ -50,19 +50,6 @@ const MAX_BODY: usize = 1_800_000;
 
 const TAGS: [&str; 8] =
     ["nông thôn mới", "giao thông", "môi trường", "doanh nghiệp", "lúa gạo", "lễ hội", "việc làm", "khuyến nông"];
-
-const TITLES: [&str; 10] = [
-    "Đẩy mạnh phát triển kinh tế nông thôn",
-    "Khánh thành tuyến đường liên xã",
-    "Hội nghị tổng kết công tác năm",
-    "Nâng cao chất lượng khám chữa bệnh",
-    "Khai mạc lễ hội truyền thống",
-    "Học sinh giỏi được tuyên dương",
-    "Mô hình trồng rau an toàn cho thu nhập cao",
-    "Giải bóng đá thanh niên mở rộng",
-    "Tăng cường phòng chống dịch bệnh trên đàn gia súc",
-    "Doanh nghiệp nhỏ tìm hướng đi mới",
-];
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {

@@ -22,24 +22,11 @@ use serde_json::json;
 
 #[path = "support/vietnamese.rs"]
 mod vietnamese;
-use vietnamese::{SENTENCES, content};
+use vietnamese::{SENTENCES, TITLES, content};
 
 const ITEMS: usize = 50;
 /// Content size aimed at, in bytes of UTF-8.
 const CONTENT_BYTES: usize = 3_000;
-
-const TITLES: [&str; 10] = [
-    "Đẩy mạnh phát triển kinh tế nông thôn",
-    "Khánh thành tuyến đường liên xã",
-    "Hội nghị tổng kết công tác năm",
-    "Nâng cao chất lượng khám chữa bệnh",
-    "Khai mạc lễ hội truyền thống",
-    "Học sinh giỏi được tuyên dương",
-    "Mô hình trồng rau an toàn cho thu nhập cao",
-    "Giải bóng đá thanh niên mở rộng",
-    "Tăng cường phòng chống dịch bệnh trên đàn gia súc",
-    "Doanh nghiệp nhỏ tìm hướng đi mới",
-];
 
 const CATEGORIES: [(&str, &str); 6] = [
     ("Kinh tế", "tin-tuc/kinh-te"),

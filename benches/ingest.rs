@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, mpsc};
 
 #[path = "support/vietnamese.rs"]
 mod vietnamese;
-use vietnamese::{AUTHORS, CATEGORIES, SENTENCES};
+use vietnamese::{AUTHORS, CATEGORIES, SENTENCES, TITLES};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bantin");
 /// Content size aimed at, in bytes of UTF-8.
@@ -52,19 +52,6 @@ const TAGS: [&str; 16] = [
     "văn hóa",
     "xây dựng",
     "khuyến nông",
-];
-
-const TITLE_HEADS: [&str; 10] = [
-    "Đẩy mạnh phát triển kinh tế nông thôn",
-    "Khánh thành tuyến đường liên xã",
-    "Hội nghị tổng kết công tác năm",
-    "Nâng cao chất lượng khám chữa bệnh",
-    "Khai mạc lễ hội truyền thống",
-    "Học sinh giỏi được tuyên dương",
-    "Mô hình trồng rau an toàn cho thu nhập cao",
-    "Giải bóng đá thanh niên mở rộng",
-    "Tăng cường phòng chống dịch bệnh trên đàn gia súc",
-    "Doanh nghiệp nhỏ tìm hướng đi mới",
 ];
 
 const PLACES: [&str; 8] =
@@ -133,7 +120,7 @@ struct ArticleJson<'a> {
 /// Article number `n` (1-based), the same on every run.
 fn article(n: usize, base: DateTime<FixedOffset>) -> ArticleJson<'static> {
     let mut rng = Rng(n as u64 ^ 0x6261_6E74_696E);
-    let head = TITLE_HEADS[rng.below(TITLE_HEADS.len())];
+    let head = TITLES[rng.below(TITLES.len())];
     let place = PLACES[rng.below(PLACES.len())];
     let first_tag = rng.below(TAGS.len());
     let second_tag = (first_tag + 1 + rng.below(TAGS.len() - 1)) % TAGS.len();

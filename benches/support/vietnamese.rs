@@ -82,3 +82,16 @@ pub fn content(seed: usize, bytes: usize) -> String {
     }
     html
 }
+
+pub const TITLES: [&str; 10] = [
+    "Đẩy mạnh phát triển kinh tế nông thôn",
+    "Khánh thành tuyến đường liên xã",
+    "Hội nghị tổng kết công tác năm",
+    "Nâng cao chất lượng khám chữa bệnh",
+    "Khai mạc lễ hội truyền thống",
+    "Học sinh giỏi được tuyên dương",
+    "Mô hình trồng rau an toàn cho thu nhập cao",
+    "Giải bóng đá thanh niên mở rộng",
+    "Tăng cường phòng chống dịch bệnh trên đàn gia súc",
+    "Doanh nghiệp nhỏ tìm hướng đi mới",
+];
