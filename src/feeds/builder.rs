@@ -253,8 +253,9 @@ impl FeedBuilder {
         let mut fresh = Vec::with_capacity(3);
         for format in FeedFormat::ALL {
             let body = format.render(&page);
+            let digest = super::cache::digest(body.as_bytes());
             let previous = self.cache.get(key, format);
-            if previous.as_ref().is_some_and(|p| p.digest == super::cache::digest(body.as_bytes())) {
+            if previous.as_ref().is_some_and(|p| p.digest == digest) {
                 continue;
             }
             // Last-Modified only moves forward: a retraction can leave older items only.
@@ -262,7 +263,7 @@ impl FeedBuilder {
                 Some(p) if p.last_modified >= page.updated => Utc::now().max(p.last_modified),
                 _ => page.updated,
             };
-            let mut doc = FeedDocument::new(body, last_modified, built_through);
+            let mut doc = FeedDocument::with_digest(body, digest, last_modified, built_through);
             doc.headers.link = Some(self.link_header(key, format));
             self.cache.put(key.clone(), format, doc.clone());
             fresh.push((format, doc));

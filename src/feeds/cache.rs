@@ -83,6 +83,11 @@ impl FeedDocument {
     /// A new build, not yet compressed.
     pub fn new(body: String, last_modified: DateTime<Utc>, built_through: i64) -> FeedDocument {
         let digest = digest(body.as_bytes());
+        FeedDocument::with_digest(body, digest, last_modified, built_through)
+    }
+
+    /// Like `new`, for a body whose digest the caller has already computed.
+    pub fn with_digest(body: String, digest: String, last_modified: DateTime<Utc>, built_through: i64) -> FeedDocument {
         FeedDocument {
             body: Bytes::from(body),
             gzip: None,
