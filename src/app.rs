@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::audience::Audience;
 use crate::config::Config;
 use crate::feeds::builder::FeedBuilder;
 use crate::feeds::cache::FeedCache;
@@ -16,6 +17,7 @@ use crate::http::{self, AppState};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
+use crate::templates::Templates;
 use crate::workers;
 
 pub struct Application {
@@ -76,6 +78,8 @@ impl Application {
         let feeds = Arc::new(FeedBuilder::new(services.store.clone(), config.clone(), cache, services.metrics.clone()));
         // Serve the last builds at once after a restart; replay only newer events.
         let feed_cursor = feeds.load().await.context("cannot load the prerendered feeds")?;
+        let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
+        let audience = Arc::new(Audience::new(&config, services.store.clone(), templates).await?);
         let state = AppState {
             config,
             store: services.store,
@@ -83,6 +87,8 @@ impl Application {
             metrics: services.metrics,
             feeds,
             published: services.published.clone(),
+            audience,
+            throttles: Arc::default(),
         };
         Ok(Application { listener, state, scheduled: services.scheduled, published: services.published, feed_cursor })
     }
@@ -104,7 +110,7 @@ impl Application {
         let builder =
             tokio::spawn(self.state.feeds.clone().run(self.feed_cursor, self.published.clone(), shutdown.clone()));
         let router = http::router(self.state);
-        axum::serve(self.listener, router)
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("the HTTP server failed")?;

@@ -91,6 +91,8 @@ pub struct Config {
     pub feed_max_age: u32,
     /// WebSub hubs every rebuilt feed is announced to.
     pub websub_hubs: Vec<String>,
+    /// Folder whose files replace the embedded templates of the same name.
+    pub templates_dir: Option<PathBuf>,
 }
 
 /// A setting that stops start-up: its name and why.
@@ -107,7 +109,7 @@ struct Setting {
     env: &'static str,
 }
 
-const SETTINGS: [Setting; 12] = [
+const SETTINGS: [Setting; 13] = [
     Setting { key: "database_url", env: "BANTIN_DATABASE_URL" },
     Setting { key: "listen", env: "BANTIN_LISTEN" },
     Setting { key: "base_url", env: "BANTIN_BASE_URL" },
@@ -120,6 +122,7 @@ const SETTINGS: [Setting; 12] = [
     Setting { key: "feed_items", env: "BANTIN_FEED_ITEMS" },
     Setting { key: "feed_max_age", env: "BANTIN_FEED_MAX_AGE" },
     Setting { key: "websub_hubs", env: "BANTIN_WEBSUB_HUBS" },
+    Setting { key: "templates_dir", env: "BANTIN_TEMPLATES_DIR" },
 ];
 
 /// Raw values with where each came from, so errors can name the place.
@@ -239,6 +242,14 @@ impl Config {
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
+        let templates_dir = match raw.get("templates_dir") {
+            Some((_, v)) if v.trim().is_empty() => None,
+            Some((origin, v)) if !Path::new(v.trim()).is_dir() => {
+                return Err(err(origin, format!("{v:?} is not a folder")));
+            }
+            Some((_, v)) => Some(PathBuf::from(v.trim())),
+            None => None,
+        };
         Ok(Config {
             database_url,
             listen,
@@ -252,6 +263,7 @@ impl Config {
             feed_items: feed_items as usize,
             feed_max_age,
             websub_hubs,
+            templates_dir,
         })
     }
 }

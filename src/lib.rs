@@ -1,6 +1,7 @@
 //! bantin: a feed and newsletter service for news sites.
 
 pub mod app;
+pub mod audience;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -8,9 +9,11 @@ pub mod domain;
 pub mod feeds;
 pub mod http;
 pub mod ingest;
+pub mod mail;
 pub mod metrics;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod workers;
 
 /// Installs ring as the TLS crypto provider for outgoing HTTPS (reqwest is built without

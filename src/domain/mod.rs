@@ -2,7 +2,11 @@
 //! (HTTP, files) and everything past that point can trust them.
 
 pub mod article;
+pub mod audience;
 pub mod category;
+pub mod email;
+pub mod link;
+pub mod schedule;
 pub mod text;
 pub mod token;
 

@@ -167,7 +167,7 @@ struct IndexQuery {
 }
 
 /// vi or en: `?lang=`, else the first of them in Accept-Language, else the site's.
-fn page_language(query: Option<&str>, headers: &HeaderMap, default: Language) -> Language {
+pub(super) fn page_language(query: Option<&str>, headers: &HeaderMap, default: Language) -> Language {
     if let Some(lang) = query.and_then(Language::parse) {
         return lang;
     }

@@ -4,7 +4,10 @@ mod articles;
 mod auth;
 pub mod error;
 mod feeds;
+pub mod form;
 mod ops;
+mod public;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +20,7 @@ use axum::routing::MethodRouter;
 
 use tokio::sync::Notify;
 
+use crate::audience::Audience;
 use crate::config::Config;
 use crate::feeds::builder::FeedBuilder;
 use crate::ingest::Ingestor;
@@ -35,6 +39,8 @@ pub struct AppState {
     pub feeds: Arc<FeedBuilder>,
     /// Woken when publication events were written outside the ingest path (retractions).
     pub published: Arc<Notify>,
+    pub audience: Arc<Audience>,
+    pub throttles: Arc<throttle::Throttles>,
 }
 
 /// Routes as they are added to the router, so tests can list every path the service
@@ -64,6 +70,7 @@ impl RouteTable {
 fn route_table() -> RouteTable {
     let table = ops::routes(RouteTable::new());
     let table = feeds::routes(table);
+    let table = public::routes(table);
     articles::routes(table)
 }
 

@@ -2,6 +2,7 @@
 //! several instances), picked by the database URL's scheme. Migrations are embedded, one
 //! folder per backend.
 
+pub mod audience;
 mod postgres;
 mod queries;
 mod sqlite;
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::config::DatabaseUrl;
 use crate::domain::{ArticleInput, ArticleStatus};
 
+pub use audience::AudienceStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -27,6 +29,9 @@ pub enum StoreError {
     Setup(String),
     #[error("unexpected data in the database: {0}")]
     Corrupt(String),
+    /// A unique name or address is taken.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// An article ready to be written: the cleaned input, its resolved URL and fingerprint.
@@ -187,7 +192,7 @@ pub struct StoredFeedDocument {
 /// Everything bantin keeps. Writes that change what is visible also write their
 /// publication event, in the same transaction.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AudienceStore + Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;

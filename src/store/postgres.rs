@@ -8,6 +8,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::StoreError;
+use super::audience::audience_store_impl;
 use super::queries::shared_store_impl;
 
 pub struct PgStore {
@@ -42,3 +43,4 @@ impl PgStore {
 }
 
 shared_store_impl!(PgStore, PgConnection);
+audience_store_impl!(PgStore, PgConnection, Postgres);

@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::StoreError;
+use super::audience::audience_store_impl;
 use super::queries::shared_store_impl;
 
 pub struct SqliteStore {
@@ -58,3 +59,4 @@ impl SqliteStore {
 }
 
 shared_store_impl!(SqliteStore, SqliteConnection);
+audience_store_impl!(SqliteStore, SqliteConnection, Sqlite);

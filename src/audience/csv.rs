@@ -1,0 +1,313 @@
+//! Subscriber CSV import and export. Import is forgiving about the file and strict about
+//! each row: a BOM, header case, common column names from other tools (Mailchimp's
+//! "Email Address", "First Name"/"Last Name") and unknown columns are handled with a
+//! warning; a row with a bad address, broken quoting or text that is not UTF-8 is reported
+//! with its line number while the good rows are written, in batches.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::Audience;
+use crate::config::Language;
+use crate::domain::audience::{SubscriberStatus, SubscriptionStatus, parse_email, parse_subscriber_name};
+use crate::store::StoreError;
+use crate::store::audience::{MailingList, Merge, NewSubscriber};
+
+/// Rows written per transaction.
+const BATCH_ROWS: usize = 2_000;
+/// Row errors kept in the report; beyond this they are only counted.
+const MAX_REPORTED_ERRORS: usize = 1_000;
+/// Subscribers read per query during export.
+const EXPORT_PAGE: i64 = 2_000;
+
+pub const EXPORT_COLUMNS: [&str; 8] =
+    ["email", "name", "language", "status", "lists", "created_at", "confirmed_at", "attributes"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Column {
+    Email,
+    Name,
+    FirstName,
+    LastName,
+    Language,
+    Attributes,
+    /// Written by our own export; not taken from an import (the --list and the import
+    /// mode decide), but not reported as unknown either.
+    Ignored,
+    Unknown,
+}
+
+fn column(header: &str) -> Column {
+    let h = header.trim().trim_start_matches('\u{feff}').trim().to_lowercase().replace(['-', '_'], " ");
+    match h.as_str() {
+        "email" | "email address" | "e mail" | "mail" => Column::Email,
+        "name" | "full name" | "họ tên" | "ho ten" => Column::Name,
+        "first name" | "firstname" => Column::FirstName,
+        "last name" | "lastname" => Column::LastName,
+        "language" | "lang" => Column::Language,
+        "attributes" | "attribs" => Column::Attributes,
+        "id" | "status" | "lists" | "created at" | "confirmed at" => Column::Ignored,
+        _ => Column::Unknown,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// 1-based line in the file.
+    pub line: u64,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub rows: u64,
+    pub created: u64,
+    pub merged: u64,
+    pub failed: u64,
+    /// The same address twice in the file: the first row counts.
+    pub duplicates: u64,
+    pub confirmations_sent: u64,
+    pub warnings: Vec<String>,
+    /// The first [`MAX_REPORTED_ERRORS`] row errors.
+    pub errors: Vec<RowError>,
+}
+
+impl ImportReport {
+    fn fail(&mut self, line: u64, error: String) {
+        self.failed += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(RowError { line, error });
+        }
+    }
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows: {} new, {} merged, {} duplicates in the file, {} failed",
+            self.rows, self.created, self.merged, self.duplicates, self.failed
+        )?;
+        if self.confirmations_sent > 0 {
+            write!(f, "; {} confirmation emails sent", self.confirmations_sent)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a whole file was refused (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    File(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How an import treats the people in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportMode {
+    /// They agreed elsewhere: active at once.
+    Confirmed,
+    /// Each new address gets a confirmation email and stays unconfirmed until it clicks.
+    OptIn,
+}
+
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    first: Option<usize>,
+    last: Option<usize>,
+    language: Option<usize>,
+    attributes: Option<usize>,
+}
+
+fn field(record: &csv::ByteRecord, index: Option<usize>) -> Result<&str, String> {
+    match index.and_then(|i| record.get(i)) {
+        Some(bytes) => std::str::from_utf8(bytes)
+            .map_err(|_| "is not UTF-8 text: save the file as CSV UTF-8 and import it again".to_owned()),
+        None => Ok(""),
+    }
+}
+
+fn parse_row(record: &csv::ByteRecord, columns: &Columns, language: Language) -> Result<NewSubscriber, String> {
+    let email = parse_email("email", field(record, Some(columns.email))?).map_err(|e| e.to_string())?;
+    let mut name = field(record, columns.name)?.to_owned();
+    if name.trim().is_empty() {
+        name = format!("{} {}", field(record, columns.first)?.trim(), field(record, columns.last)?.trim());
+    }
+    let name = parse_subscriber_name("name", &name).map_err(|e| e.to_string())?;
+    let language = match field(record, columns.language)?.trim() {
+        "" => language,
+        raw => Language::parse(raw).ok_or_else(|| format!("language: {raw:?} is not vi or en"))?,
+    };
+    let attributes = match field(record, columns.attributes)?.trim() {
+        "" => Map::new(),
+        raw => match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err("attributes: must be a JSON object".into()),
+        },
+    };
+    Ok(NewSubscriber { email, name, language, status: SubscriberStatus::Active, attributes, list_ids: Vec::new() })
+}
+
+impl Audience {
+    /// Imports subscribers into `list`. `progress` is told the rows read so far.
+    pub async fn import_csv(
+        &self,
+        input: impl Read,
+        list: &MailingList,
+        mode: ImportMode,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<ImportReport, ImportError> {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
+        let headers =
+            reader.byte_headers().map_err(|e| ImportError::File(format!("cannot read the header row: {e}")))?;
+        let mut report = ImportReport::default();
+        let mut found: Vec<(usize, Column)> = Vec::new();
+        for (i, raw) in headers.iter().enumerate() {
+            let text = String::from_utf8_lossy(raw);
+            match column(&text) {
+                Column::Unknown => {
+                    report.warnings.push(format!("column {:?} is not known and was ignored", text.trim()))
+                }
+                c => found.push((i, c)),
+            }
+        }
+        let find = |c: Column| found.iter().find(|(_, f)| *f == c).map(|(i, _)| *i);
+        let Some(email) = find(Column::Email) else {
+            return Err(ImportError::File(
+                "the file has no email column: the first row must name the columns, e.g. email,name".into(),
+            ));
+        };
+        let header_len = headers.len();
+        let columns = Columns {
+            email,
+            name: find(Column::Name),
+            first: find(Column::FirstName),
+            last: find(Column::LastName),
+            language: find(Column::Language),
+            attributes: find(Column::Attributes),
+        };
+        let status = match mode {
+            ImportMode::Confirmed => SubscriberStatus::Active,
+            ImportMode::OptIn => SubscriberStatus::Unconfirmed,
+        };
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut batch: Vec<NewSubscriber> = Vec::with_capacity(BATCH_ROWS);
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let line = reader.position().line() + 1;
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    report.rows += 1;
+                    report.fail(line, format!("cannot be read: {e}"));
+                    continue;
+                }
+            }
+            let line = record.position().map_or(line, |p| p.line());
+            report.rows += 1;
+            if record.len() != header_len {
+                report.fail(line, format!("has {} fields but the header has {header_len}", record.len()));
+                continue;
+            }
+            match parse_row(&record, &columns, list_language(list)) {
+                Ok(mut row) => {
+                    if !seen.insert(row.email.key()) {
+                        report.duplicates += 1;
+                        continue;
+                    }
+                    row.status = status;
+                    row.list_ids = vec![list.id];
+                    batch.push(row);
+                }
+                Err(error) => report.fail(line, error),
+            }
+            if batch.len() >= BATCH_ROWS {
+                self.write_batch(&mut batch, mode, &mut report).await?;
+                progress(report.rows);
+            }
+        }
+        self.write_batch(&mut batch, mode, &mut report).await?;
+        progress(report.rows);
+        Ok(report)
+    }
+
+    async fn write_batch(
+        &self,
+        batch: &mut Vec<NewSubscriber>,
+        mode: ImportMode,
+        report: &mut ImportReport,
+    ) -> Result<(), ImportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let subscription = match mode {
+            ImportMode::Confirmed => SubscriptionStatus::Active,
+            ImportMode::OptIn => SubscriptionStatus::Unconfirmed,
+        };
+        let merged = self.store.merge_subscribers(batch, subscription, now).await?;
+        for m in &merged {
+            match m.merge {
+                Merge::Created => report.created += 1,
+                Merge::Merged => report.merged += 1,
+            }
+            if mode == ImportMode::OptIn && m.status == SubscriberStatus::Unconfirmed {
+                match self.send_confirmation(m.id, now).await {
+                    Ok(()) => report.confirmations_sent += 1,
+                    Err(e) => {
+                        tracing::warn!(subscriber_id = m.id, error = format!("{e:#}"), "confirmation email not sent")
+                    }
+                }
+            }
+        }
+        batch.clear();
+        Ok(())
+    }
+
+    /// Writes every subscriber (of one list) as CSV; returns how many.
+    pub async fn export_csv(&self, output: impl Write, list_id: Option<i64>) -> anyhow::Result<u64> {
+        let mut writer = csv::Writer::from_writer(output);
+        writer.write_record(EXPORT_COLUMNS)?;
+        let mut after = 0;
+        let mut count = 0;
+        loop {
+            let page = self.store.export_subscribers(list_id, after, EXPORT_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.subscriber.id;
+            for detail in &page {
+                let s = &detail.subscriber;
+                let lists: Vec<&str> = detail
+                    .subscriptions
+                    .iter()
+                    .filter(|sub| sub.status != SubscriptionStatus::Unsubscribed)
+                    .map(|sub| sub.list.as_str())
+                    .collect();
+                writer.write_record([
+                    s.email.as_str(),
+                    s.name.as_str(),
+                    s.language.as_str(),
+                    s.status.as_str(),
+                    &lists.join(" "),
+                    &s.created_at.to_rfc3339(),
+                    &s.confirmed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    &Value::Object(s.attributes.clone()).to_string(),
+                ])?;
+                count += 1;
+            }
+        }
+        writer.flush()?;
+        Ok(count)
+    }
+}
+
+fn list_language(list: &MailingList) -> Language {
+    Language::parse(&list.language).unwrap_or(Language::Vi)
+}

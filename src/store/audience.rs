@@ -1,0 +1,1207 @@
+//! Storage of the audience: lists, subscribers and subscriptions, admins, their sessions
+//! and the audit log. Part of the one storage story: [`super::Store`] requires
+//! [`AudienceStore`], and both backends implement it with the same SQL, stamped by
+//! `audience_store_impl!` like the article queries.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::StoreError;
+use crate::config::Language;
+use crate::domain::audience::{ListInput, SubscriberStatus, SubscriptionStatus};
+use crate::domain::email::EmailAddress;
+
+/// A list as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MailingList {
+    #[serde(skip)]
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub schedule: String,
+    pub timezone: String,
+    pub language: String,
+    pub from_name: String,
+    pub from_address: String,
+    pub double_opt_in: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Subscriber {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub language: String,
+    pub status: SubscriberStatus,
+    pub attributes: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Subscription {
+    #[serde(skip)]
+    pub list_id: i64,
+    pub list: String,
+    pub status: SubscriptionStatus,
+    /// The subscriber's narrowing of the list's categories; empty = all of them.
+    pub categories: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A subscriber with their subscriptions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SubscriberDetail {
+    #[serde(flatten)]
+    pub subscriber: Subscriber,
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// A subscriber to write: parsed input plus the lists (by id) to subscribe them to.
+#[derive(Clone, Debug)]
+pub struct NewSubscriber {
+    pub email: EmailAddress,
+    pub name: String,
+    pub language: Language,
+    pub status: SubscriberStatus,
+    pub attributes: Map<String, Value>,
+    pub list_ids: Vec<i64>,
+}
+
+/// What a bulk write did with one row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    Created,
+    /// The address was already known: new lists added, name and attributes filled in,
+    /// status only ever raised from unconfirmed to active.
+    Merged,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merged {
+    pub id: i64,
+    pub merge: Merge,
+    /// The subscriber's status after the write.
+    pub status: SubscriberStatus,
+}
+
+/// Admin search over subscribers: newest first, keyset-paginated by id.
+#[derive(Clone, Debug, Default)]
+pub struct SubscriberQuery {
+    /// Text matched anywhere in the email or name, taken literally (`%` and `_` too).
+    pub text: Option<String>,
+    pub list_id: Option<i64>,
+    pub status: Option<SubscriberStatus>,
+    /// Only ids below this one (the last id of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// What a public subscribe form did; the page shown is the same whatever it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    /// Blocklisted or bounced: nothing written, nothing sent.
+    Barred,
+    /// Subscribed; `confirm` says a confirmation email is due (and not sent recently).
+    Recorded { subscriber_id: i64, confirm: bool },
+}
+
+/// A list chosen on a public form or in the preference centre, with its categories.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListChoice {
+    pub list_id: i64,
+    pub categories: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ListCounts {
+    pub slug: String,
+    pub name: String,
+    pub active: i64,
+    pub unconfirmed: i64,
+    pub unsubscribed: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminAccount {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminSession {
+    pub admin_id: i64,
+    pub username: String,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApiTokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub public_id: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: Value,
+}
+
+#[async_trait]
+pub trait AudienceStore: Send + Sync {
+    /// The named secret, made from `fresh` by whichever instance asks first.
+    async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
+
+    async fn lists(&self) -> Result<Vec<MailingList>, StoreError>;
+    async fn list(&self, slug: &str) -> Result<Option<MailingList>, StoreError>;
+    /// `StoreError::Conflict` when the slug is taken.
+    async fn create_list(&self, input: &ListInput, now: DateTime<Utc>) -> Result<MailingList, StoreError>;
+    /// Replaces the list named `slug` (whose slug may change); `None` when there is none.
+    async fn update_list(
+        &self,
+        slug: &str,
+        input: &ListInput,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MailingList>, StoreError>;
+    /// Deletes the list and its subscriptions (the subscribers stay).
+    async fn delete_list(&self, slug: &str) -> Result<bool, StoreError>;
+
+    async fn subscriber(&self, id: i64) -> Result<Option<SubscriberDetail>, StoreError>;
+    async fn subscriber_by_email(&self, email: &EmailAddress) -> Result<Option<SubscriberDetail>, StoreError>;
+    async fn search_subscribers(&self, query: &SubscriberQuery) -> Result<Vec<Subscriber>, StoreError>;
+    /// Every subscriber (of one list), in id order, from `after_id`, for export.
+    async fn export_subscribers(
+        &self,
+        list_id: Option<i64>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<SubscriberDetail>, StoreError>;
+    /// Adds one subscriber; `StoreError::Conflict` when the address is known.
+    async fn create_subscriber(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// Adds or merges many subscribers in one transaction (see [`Merge`]). Rows must have
+    /// distinct addresses. Subscriptions are created as `subscription_status`, and never
+    /// change an existing subscription (so an import cannot resubscribe anyone).
+    async fn merge_subscribers(
+        &self,
+        rows: &[NewSubscriber],
+        subscription_status: SubscriptionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Merged>, StoreError>;
+    /// Admin edit of name, language, status and attributes; `false` when there is no such id.
+    async fn update_subscriber(
+        &self,
+        id: i64,
+        name: &str,
+        language: Language,
+        status: SubscriberStatus,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Sets the subscriptions of a subscriber to exactly these lists (admin edit):
+    /// new ones as `status`, ones not named are unsubscribed.
+    async fn set_subscriptions(
+        &self,
+        id: i64,
+        choices: &[ListChoice],
+        status: SubscriptionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Erases the subscriber and their subscriptions.
+    async fn delete_subscriber(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// A public subscribe form: see [`SubscribeOutcome`]. `confirm_interval` is the least
+    /// time between two confirmation emails to one address.
+    async fn subscribe(
+        &self,
+        email: &EmailAddress,
+        name: &str,
+        language: Language,
+        choices: &[ListChoice],
+        confirm_interval: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SubscribeOutcome, StoreError>;
+    /// Records that a confirmation email was sent now.
+    async fn confirmation_sent(&self, subscriber_id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The confirmation link: unconfirmed subscriptions become active. `false` when the
+    /// subscriber is gone or barred.
+    async fn confirm_subscriber(&self, subscriber_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// The preference centre: these lists (active, with their categories), no others;
+    /// the language. An empty choice unsubscribes from everything.
+    async fn save_preferences(
+        &self,
+        subscriber_id: i64,
+        choices: &[ListChoice],
+        language: Language,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Unsubscribes from one list, or from everything with `None`.
+    async fn unsubscribe(
+        &self,
+        subscriber_id: i64,
+        list_id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn subscriber_counts(&self) -> Result<Vec<StatusCount>, StoreError>;
+    async fn list_counts(&self) -> Result<Vec<ListCounts>, StoreError>;
+    /// Subscribers created in [from, to).
+    async fn subscribers_created_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<i64, StoreError>;
+
+    /// `StoreError::Conflict` when the username is taken.
+    async fn create_admin(&self, username: &str, password_hash: &str, now: DateTime<Utc>) -> Result<i64, StoreError>;
+    async fn admin(&self, username: &str) -> Result<Option<AdminAccount>, StoreError>;
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        admin_id: i64,
+        csrf_token: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// An unexpired session.
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<AdminSession>, StoreError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+
+    async fn api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError>;
+    async fn revoke_api_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    async fn record_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Newest first, entries with an id below `before_id`.
+    async fn audit_log(&self, before_id: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Rows per multi-row INSERT in bulk writes (each row binds 10 values; SQLite allows 32,766).
+pub(super) const MERGE_CHUNK: usize = 500;
+
+pub(super) fn parse_subscriber_status(s: &str) -> Result<SubscriberStatus, StoreError> {
+    SubscriberStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown subscriber status {s:?}")))
+}
+
+pub(super) fn parse_subscription_status(s: &str) -> Result<SubscriptionStatus, StoreError> {
+    SubscriptionStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown subscription status {s:?}")))
+}
+
+pub(super) fn parse_object(s: &str) -> Result<Map<String, Value>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON object {s:?}: {e}")))
+}
+
+/// The lowercase form of a name that search matches against.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\` taken literally.
+pub(super) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// An FTS5 phrase matching `text` as a substring (trigram tokenizer), quotes doubled.
+pub(super) fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Subscription status a subscriber's status implies for lists added with them.
+pub(super) fn subscription_status_for(status: SubscriberStatus) -> SubscriptionStatus {
+    match status {
+        SubscriberStatus::Active => SubscriptionStatus::Active,
+        SubscriberStatus::Unconfirmed => SubscriptionStatus::Unconfirmed,
+        _ => SubscriptionStatus::Unsubscribed,
+    }
+}
+
+pub(super) const LIST_COLUMNS: &str = "SELECT id, slug, name, description, categories, schedule, timezone, language, \
+    from_name, from_address, double_opt_in, created_at, updated_at FROM lists";
+
+pub(super) const SUBSCRIBER_COLUMNS: &str = "s.id, s.email, s.name, s.language, s.status, s.attributes, \
+    s.created_at, s.updated_at, s.confirmed_at";
+
+macro_rules! audience_store_impl {
+    ($store:ty, $conn:ty, $db:ty) => {
+        const _: () = {
+            use std::collections::HashMap;
+
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use serde_json::{Map, Value};
+            use sqlx::{QueryBuilder, Row};
+
+            use $crate::config::Language;
+            use $crate::domain::audience::{ListInput, SubscriberStatus, SubscriptionStatus};
+            use $crate::domain::email::EmailAddress;
+            use $crate::store::StoreError;
+            use $crate::store::audience::*;
+            use $crate::store::queries::{parse_string_list, string_list};
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn list_from_row(row: &DbRow) -> Result<MailingList, StoreError> {
+                Ok(MailingList {
+                    id: row.try_get("id")?,
+                    slug: row.try_get("slug")?,
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    categories: parse_string_list(row.try_get("categories")?)?,
+                    schedule: row.try_get("schedule")?,
+                    timezone: row.try_get("timezone")?,
+                    language: row.try_get("language")?,
+                    from_name: row.try_get("from_name")?,
+                    from_address: row.try_get("from_address")?,
+                    double_opt_in: row.try_get("double_opt_in")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn subscriber_from_row(row: &DbRow) -> Result<Subscriber, StoreError> {
+                Ok(Subscriber {
+                    id: row.try_get("id")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                    language: row.try_get("language")?,
+                    status: parse_subscriber_status(row.try_get("status")?)?,
+                    attributes: parse_object(row.try_get("attributes")?)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    confirmed_at: row.try_get("confirmed_at")?,
+                })
+            }
+
+            fn is_unique_violation(e: &sqlx::Error) -> bool {
+                matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+            }
+
+            impl $store {
+                async fn subscriptions_of(
+                    conn: &mut $conn,
+                    ids: &[i64],
+                ) -> Result<HashMap<i64, Vec<Subscription>>, StoreError> {
+                    let mut by_subscriber: HashMap<i64, Vec<Subscription>> = HashMap::new();
+                    if ids.is_empty() {
+                        return Ok(by_subscriber);
+                    }
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT ss.subscriber_id, ss.list_id, l.slug, ss.status, ss.categories, ss.created_at \
+                         FROM subscriptions ss JOIN lists l ON l.id = ss.list_id WHERE ss.subscriber_id IN (",
+                    );
+                    let mut sep = q.separated(", ");
+                    for id in ids {
+                        sep.push_bind(*id);
+                    }
+                    q.push(") ORDER BY l.slug");
+                    for row in q.build().fetch_all(&mut *conn).await? {
+                        by_subscriber.entry(row.try_get("subscriber_id")?).or_default().push(Subscription {
+                            list_id: row.try_get("list_id")?,
+                            list: row.try_get("slug")?,
+                            status: parse_subscription_status(row.try_get("status")?)?,
+                            categories: parse_string_list(row.try_get("categories")?)?,
+                            created_at: row.try_get("created_at")?,
+                        });
+                    }
+                    Ok(by_subscriber)
+                }
+
+                async fn details(conn: &mut $conn, subscribers: Vec<Subscriber>) -> Result<Vec<SubscriberDetail>, StoreError> {
+                    let ids: Vec<i64> = subscribers.iter().map(|s| s.id).collect();
+                    let mut subscriptions = Self::subscriptions_of(conn, &ids).await?;
+                    Ok(subscribers
+                        .into_iter()
+                        .map(|subscriber| SubscriberDetail {
+                            subscriptions: subscriptions.remove(&subscriber.id).unwrap_or_default(),
+                            subscriber,
+                        })
+                        .collect())
+                }
+
+                async fn detail_where(&self, clause: &'static str, bind: impl Into<SubscriberKey>) -> Result<Option<SubscriberDetail>, StoreError> {
+                    let mut conn = self.pool.acquire().await?;
+                    let mut q = QueryBuilder::<$db>::new(format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s WHERE {clause}"));
+                    match bind.into() {
+                        SubscriberKey::Id(id) => q.push_bind(id),
+                        SubscriberKey::Email(key) => q.push_bind(key),
+                    };
+                    let Some(row) = q.build().fetch_optional(&mut *conn).await? else { return Ok(None) };
+                    let subscriber = subscriber_from_row(&row)?;
+                    Ok(Self::details(&mut conn, vec![subscriber]).await?.pop())
+                }
+
+                /// Inserts or leaves alone the subscriptions (subscriber, list) as `status`.
+                async fn add_subscriptions(
+                    conn: &mut $conn,
+                    pairs: &[(i64, i64, &[String])],
+                    status: SubscriptionStatus,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    for chunk in pairs.chunks(MERGE_CHUNK) {
+                        let mut q = QueryBuilder::<$db>::new(
+                            "INSERT INTO subscriptions (subscriber_id, list_id, status, categories, created_at, updated_at) ",
+                        );
+                        q.push_values(chunk, |mut b, (subscriber, list, categories)| {
+                            b.push_bind(*subscriber)
+                                .push_bind(*list)
+                                .push_bind(status.as_str())
+                                .push_bind(string_list(categories))
+                                .push_bind(now)
+                                .push_bind(now);
+                        });
+                        q.push(" ON CONFLICT (subscriber_id, list_id) DO NOTHING");
+                        q.build().execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                }
+            }
+
+            #[async_trait]
+            impl AudienceStore for $store {
+                async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+                    sqlx::query("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                        .bind(name)
+                        .bind(fresh)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1").bind(name).fetch_one(self.writer()).await?)
+                }
+
+                async fn lists(&self) -> Result<Vec<MailingList>, StoreError> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{LIST_COLUMNS} ORDER BY name, slug")))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(list_from_row).collect()
+                }
+
+                async fn list(&self, slug: &str) -> Result<Option<MailingList>, StoreError> {
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{LIST_COLUMNS} WHERE slug = $1")))
+                        .bind(slug)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(list_from_row).transpose()
+                }
+
+                async fn create_list(&self, input: &ListInput, now: DateTime<Utc>) -> Result<MailingList, StoreError> {
+                    let result = sqlx::query(
+                        "INSERT INTO lists (slug, name, description, categories, schedule, timezone, language, from_name, \
+                         from_address, double_opt_in, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                    )
+                    .bind(input.slug.as_str())
+                    .bind(&input.name)
+                    .bind(&input.description)
+                    .bind(string_list(&input.categories))
+                    .bind(input.schedule.as_str())
+                    .bind(input.timezone.name())
+                    .bind(input.language.code())
+                    .bind(&input.from_name)
+                    .bind(input.from_address.as_str())
+                    .bind(input.double_opt_in)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await;
+                    match result {
+                        Ok(_) => {}
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::Conflict(format!("a list with the slug {} exists", input.slug)));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    self.list(input.slug.as_str()).await?.ok_or_else(|| StoreError::Corrupt("a list vanished".into()))
+                }
+
+                async fn update_list(&self, slug: &str, input: &ListInput, now: DateTime<Utc>) -> Result<Option<MailingList>, StoreError> {
+                    let result = sqlx::query(
+                        "UPDATE lists SET slug = $2, name = $3, description = $4, categories = $5, schedule = $6, \
+                         timezone = $7, language = $8, from_name = $9, from_address = $10, double_opt_in = $11, updated_at = $12 \
+                         WHERE slug = $1",
+                    )
+                    .bind(slug)
+                    .bind(input.slug.as_str())
+                    .bind(&input.name)
+                    .bind(&input.description)
+                    .bind(string_list(&input.categories))
+                    .bind(input.schedule.as_str())
+                    .bind(input.timezone.name())
+                    .bind(input.language.code())
+                    .bind(&input.from_name)
+                    .bind(input.from_address.as_str())
+                    .bind(input.double_opt_in)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await;
+                    match result {
+                        Ok(done) if done.rows_affected() == 0 => Ok(None),
+                        Ok(_) => self.list(input.slug.as_str()).await,
+                        Err(e) if is_unique_violation(&e) => {
+                            Err(StoreError::Conflict(format!("a list with the slug {} exists", input.slug)))
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
+
+                async fn delete_list(&self, slug: &str) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let Some(id): Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM lists WHERE slug = $1").bind(slug).fetch_optional(&mut *tx).await?
+                    else {
+                        return Ok(false);
+                    };
+                    sqlx::query("DELETE FROM subscriptions WHERE list_id = $1").bind(id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM lists WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn subscriber(&self, id: i64) -> Result<Option<SubscriberDetail>, StoreError> {
+                    self.detail_where("s.id = ", id).await
+                }
+
+                async fn subscriber_by_email(&self, email: &EmailAddress) -> Result<Option<SubscriberDetail>, StoreError> {
+                    self.detail_where("s.email_key = ", email.key()).await
+                }
+
+                async fn search_subscribers(&self, query: &SubscriberQuery) -> Result<Vec<Subscriber>, StoreError> {
+                    let mut q = QueryBuilder::<$db>::new(format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s"));
+                    if let Some(list_id) = query.list_id {
+                        q.push(" JOIN subscriptions ss ON ss.subscriber_id = s.id AND ss.list_id = ").push_bind(list_id);
+                    }
+                    q.push(" WHERE 1 = 1");
+                    if let Some(status) = query.status {
+                        q.push(" AND s.status = ").push_bind(status.as_str());
+                    }
+                    if let Some(before) = query.before_id {
+                        q.push(" AND s.id < ").push_bind(before);
+                    }
+                    if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                        let key = name_key(text);
+                        // The trigram index needs three characters; shorter text scans.
+                        if Self::BACKEND == "sqlite" && key.chars().count() >= 3 {
+                            q.push(" AND s.id IN (SELECT rowid FROM subscribers_search WHERE subscribers_search MATCH ")
+                                .push_bind(fts_phrase(&key))
+                                .push(")");
+                        } else {
+                            let pattern = like_pattern(&key);
+                            q.push(" AND (s.email_key LIKE ")
+                                .push_bind(pattern.clone())
+                                .push(" ESCAPE '\\' OR s.name_key LIKE ")
+                                .push_bind(pattern)
+                                .push(" ESCAPE '\\')");
+                        }
+                    }
+                    q.push(" ORDER BY s.id DESC LIMIT ").push_bind(query.limit);
+                    let rows = q.build().fetch_all(&self.pool).await?;
+                    rows.iter().map(subscriber_from_row).collect()
+                }
+
+                async fn export_subscribers(&self, list_id: Option<i64>, after_id: i64, limit: i64) -> Result<Vec<SubscriberDetail>, StoreError> {
+                    let mut conn = self.pool.acquire().await?;
+                    let mut q = QueryBuilder::<$db>::new(format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s"));
+                    if let Some(list_id) = list_id {
+                        q.push(" JOIN subscriptions ss ON ss.subscriber_id = s.id AND ss.list_id = ").push_bind(list_id);
+                    }
+                    q.push(" WHERE s.id > ").push_bind(after_id).push(" ORDER BY s.id LIMIT ").push_bind(limit);
+                    let rows = q.build().fetch_all(&mut *conn).await?;
+                    let subscribers = rows.iter().map(subscriber_from_row).collect::<Result<Vec<_>, _>>()?;
+                    Self::details(&mut conn, subscribers).await
+                }
+
+                async fn create_subscriber(&self, new: &NewSubscriber, now: DateTime<Utc>) -> Result<i64, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let inserted = sqlx::query_scalar(
+                        "INSERT INTO subscribers (email, email_key, name, name_key, language, status, attributes, created_at, updated_at, confirmed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
+                    )
+                    .bind(new.email.as_str())
+                    .bind(new.email.key())
+                    .bind(&new.name)
+                    .bind(name_key(&new.name))
+                    .bind(new.language.code())
+                    .bind(new.status.as_str())
+                    .bind(Value::Object(new.attributes.clone()).to_string())
+                    .bind(now)
+                    .bind((new.status == SubscriberStatus::Active).then_some(now))
+                    .fetch_one(&mut *tx)
+                    .await;
+                    let id: i64 = match inserted {
+                        Ok(id) => id,
+                        Err(e) if is_unique_violation(&e) => {
+                            return Err(StoreError::Conflict("a subscriber with this email exists".into()));
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let pairs: Vec<(i64, i64, &[String])> = new.list_ids.iter().map(|l| (id, *l, &[][..])).collect();
+                    Self::add_subscriptions(&mut tx, &pairs, subscription_status_for(new.status), now).await?;
+                    tx.commit().await?;
+                    Ok(id)
+                }
+
+                async fn merge_subscribers(
+                    &self,
+                    rows: &[NewSubscriber],
+                    subscription_status: SubscriptionStatus,
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<Merged>, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let mut merged = Vec::with_capacity(rows.len());
+                    for chunk in rows.chunks(MERGE_CHUNK) {
+                        // Which addresses exist already decides Created or Merged.
+                        let mut q = QueryBuilder::<$db>::new("SELECT email_key FROM subscribers WHERE email_key IN (");
+                        let mut sep = q.separated(", ");
+                        for row in chunk {
+                            sep.push_bind(row.email.key());
+                        }
+                        q.push(")");
+                        let known: std::collections::HashSet<String> = q
+                            .build()
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .iter()
+                            .map(|r| r.try_get::<String, _>(0))
+                            .collect::<Result<_, _>>()?;
+
+                        let mut q = QueryBuilder::<$db>::new(
+                            "INSERT INTO subscribers (email, email_key, name, name_key, language, status, attributes, created_at, updated_at, confirmed_at) ",
+                        );
+                        q.push_values(chunk, |mut b, row| {
+                            b.push_bind(row.email.as_str())
+                                .push_bind(row.email.key())
+                                .push_bind(&row.name)
+                                .push_bind(name_key(&row.name))
+                                .push_bind(row.language.code())
+                                .push_bind(row.status.as_str())
+                                .push_bind(Value::Object(row.attributes.clone()).to_string())
+                                .push_bind(now)
+                                .push_bind(now)
+                                .push_bind((row.status == SubscriberStatus::Active).then_some(now));
+                        });
+                        // A known address keeps its name unless it had none, and its status
+                        // unless it was waiting for confirmation and is now confirmed.
+                        q.push(
+                            " ON CONFLICT (email_key) DO UPDATE SET \
+                             name = CASE WHEN subscribers.name = '' THEN excluded.name ELSE subscribers.name END, \
+                             name_key = CASE WHEN subscribers.name = '' THEN excluded.name_key ELSE subscribers.name_key END, \
+                             status = CASE WHEN subscribers.status = 'unconfirmed' AND excluded.status = 'active' THEN 'active' ELSE subscribers.status END, \
+                             confirmed_at = CASE WHEN subscribers.status = 'unconfirmed' AND excluded.status = 'active' THEN excluded.confirmed_at ELSE subscribers.confirmed_at END, \
+                             updated_at = excluded.updated_at \
+                             RETURNING id, email_key, status",
+                        );
+                        let written = q.build().fetch_all(&mut *tx).await?;
+                        let mut by_key: HashMap<String, (i64, SubscriberStatus)> = HashMap::with_capacity(written.len());
+                        for row in &written {
+                            by_key.insert(row.try_get("email_key")?, (row.try_get("id")?, parse_subscriber_status(row.try_get("status")?)?));
+                        }
+                        let mut pairs: Vec<(i64, i64, &[String])> = Vec::new();
+                        for row in chunk {
+                            let key = row.email.key();
+                            let (id, status) = *by_key
+                                .get(&key)
+                                .ok_or_else(|| StoreError::Corrupt(format!("no id returned for {key}")))?;
+                            pairs.extend(row.list_ids.iter().map(|l| (id, *l, &[][..])));
+                            let merge = if known.contains(&key) { Merge::Merged } else { Merge::Created };
+                            merged.push(Merged { id, merge, status });
+                        }
+                        Self::add_subscriptions(&mut tx, &pairs, subscription_status, now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(merged)
+                }
+
+                async fn update_subscriber(
+                    &self,
+                    id: i64,
+                    name: &str,
+                    language: Language,
+                    status: SubscriberStatus,
+                    attributes: &Map<String, Value>,
+                    now: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE subscribers SET name = $2, name_key = $3, language = $4, status = $5, attributes = $6, updated_at = $7, \
+                         confirmed_at = CASE WHEN $5 = 'active' AND confirmed_at IS NULL THEN $7 ELSE confirmed_at END WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(name)
+                    .bind(name_key(name))
+                    .bind(language.code())
+                    .bind(status.as_str())
+                    .bind(Value::Object(attributes.clone()).to_string())
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn set_subscriptions(
+                    &self,
+                    id: i64,
+                    choices: &[ListChoice],
+                    status: SubscriptionStatus,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let pairs: Vec<(i64, i64, &[String])> = choices.iter().map(|c| (id, c.list_id, &c.categories[..])).collect();
+                    Self::add_subscriptions(&mut tx, &pairs, status, now).await?;
+                    let mut q = QueryBuilder::<$db>::new("UPDATE subscriptions SET status = 'unsubscribed', updated_at = ");
+                    q.push_bind(now).push(" WHERE subscriber_id = ").push_bind(id).push(" AND status <> 'unsubscribed'");
+                    if !choices.is_empty() {
+                        q.push(" AND list_id NOT IN (");
+                        let mut sep = q.separated(", ");
+                        for c in choices {
+                            sep.push_bind(c.list_id);
+                        }
+                        q.push(")");
+                    }
+                    q.build().execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn delete_subscriber(&self, id: i64) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("DELETE FROM subscriptions WHERE subscriber_id = $1").bind(id).execute(&mut *tx).await?;
+                    let done = sqlx::query("DELETE FROM subscribers WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn subscribe(
+                    &self,
+                    email: &EmailAddress,
+                    name: &str,
+                    language: Language,
+                    choices: &[ListChoice],
+                    confirm_interval: chrono::Duration,
+                    now: DateTime<Utc>,
+                ) -> Result<SubscribeOutcome, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let existing = sqlx::query("SELECT id, status, confirmation_sent_at FROM subscribers WHERE email_key = $1")
+                        .bind(email.key())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let double_opt_in: Vec<(i64, bool)> = {
+                        let mut q = QueryBuilder::<$db>::new("SELECT id, double_opt_in FROM lists WHERE id IN (");
+                        let mut sep = q.separated(", ");
+                        for c in choices {
+                            sep.push_bind(c.list_id);
+                        }
+                        q.push(")");
+                        if choices.is_empty() {
+                            Vec::new()
+                        } else {
+                            q.build().fetch_all(&mut *tx).await?.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, StoreError>>()?
+                        }
+                    };
+                    let needs_confirmation = double_opt_in.iter().any(|(_, d)| *d);
+                    let (id, status, last_sent): (i64, SubscriberStatus, Option<DateTime<Utc>>) = match existing {
+                        Some(row) => {
+                            let status = parse_subscriber_status(row.try_get("status")?)?;
+                            if status.is_barred() {
+                                return Ok(SubscribeOutcome::Barred);
+                            }
+                            (row.try_get("id")?, status, row.try_get("confirmation_sent_at")?)
+                        }
+                        None => {
+                            let status = if needs_confirmation { SubscriberStatus::Unconfirmed } else { SubscriberStatus::Active };
+                            let id = sqlx::query_scalar(
+                                "INSERT INTO subscribers (email, email_key, name, name_key, language, status, created_at, updated_at, confirmed_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
+                            )
+                            .bind(email.as_str())
+                            .bind(email.key())
+                            .bind(name)
+                            .bind(name_key(name))
+                            .bind(language.code())
+                            .bind(status.as_str())
+                            .bind(now)
+                            .bind((status == SubscriberStatus::Active).then_some(now))
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            (id, status, None)
+                        }
+                    };
+                    // A known subscriber who left comes back only through confirmation
+                    // when any chosen list asks for it.
+                    if status == SubscriberStatus::Unsubscribed {
+                        let back = if needs_confirmation { SubscriberStatus::Unconfirmed } else { SubscriberStatus::Active };
+                        sqlx::query("UPDATE subscribers SET status = $2, updated_at = $3 WHERE id = $1")
+                            .bind(id)
+                            .bind(back.as_str())
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let mut confirm = false;
+                    for choice in choices {
+                        let Some((_, double)) = double_opt_in.iter().find(|(l, _)| *l == choice.list_id) else { continue };
+                        let wanted = if *double { SubscriptionStatus::Unconfirmed } else { SubscriptionStatus::Active };
+                        // An active subscription is left as it is: a form cannot change
+                        // someone's choices without their inbox.
+                        let changed = sqlx::query(
+                            "INSERT INTO subscriptions (subscriber_id, list_id, status, categories, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET \
+                             status = excluded.status, categories = excluded.categories, updated_at = excluded.updated_at \
+                             WHERE subscriptions.status <> 'active'",
+                        )
+                        .bind(id)
+                        .bind(choice.list_id)
+                        .bind(wanted.as_str())
+                        .bind(string_list(&choice.categories))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        confirm |= *double && changed.rows_affected() > 0;
+                    }
+                    let recently = last_sent.is_some_and(|at| now - at < confirm_interval);
+                    tx.commit().await?;
+                    Ok(SubscribeOutcome::Recorded { subscriber_id: id, confirm: confirm && !recently })
+                }
+
+                async fn confirmation_sent(&self, subscriber_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE subscribers SET confirmation_sent_at = $2 WHERE id = $1")
+                        .bind(subscriber_id)
+                        .bind(now)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn confirm_subscriber(&self, subscriber_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let done = sqlx::query(
+                        "UPDATE subscribers SET status = 'active', confirmed_at = COALESCE(confirmed_at, $2), updated_at = $2 \
+                         WHERE id = $1 AND status NOT IN ('bounced', 'blocklisted')",
+                    )
+                    .bind(subscriber_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query("UPDATE subscriptions SET status = 'active', updated_at = $2 WHERE subscriber_id = $1 AND status = 'unconfirmed'")
+                        .bind(subscriber_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn save_preferences(
+                    &self,
+                    subscriber_id: i64,
+                    choices: &[ListChoice],
+                    language: Language,
+                    now: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let Some(status): Option<String> = sqlx::query_scalar("SELECT status FROM subscribers WHERE id = $1")
+                        .bind(subscriber_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    else {
+                        return Ok(false);
+                    };
+                    let status = parse_subscriber_status(&status)?;
+                    // The link came from their inbox, which confirms the address.
+                    let new_status = match (status, choices.is_empty()) {
+                        (s, _) if s.is_barred() => s,
+                        (_, true) => SubscriberStatus::Unsubscribed,
+                        (_, false) => SubscriberStatus::Active,
+                    };
+                    sqlx::query(
+                        "UPDATE subscribers SET status = $2, language = $3, updated_at = $4, \
+                         confirmed_at = CASE WHEN $2 = 'active' THEN COALESCE(confirmed_at, $4) ELSE confirmed_at END WHERE id = $1",
+                    )
+                    .bind(subscriber_id)
+                    .bind(new_status.as_str())
+                    .bind(language.code())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    for choice in choices {
+                        sqlx::query(
+                            "INSERT INTO subscriptions (subscriber_id, list_id, status, categories, created_at, updated_at) \
+                             VALUES ($1, $2, 'active', $3, $4, $4) ON CONFLICT (subscriber_id, list_id) DO UPDATE SET \
+                             status = 'active', categories = excluded.categories, updated_at = excluded.updated_at",
+                        )
+                        .bind(subscriber_id)
+                        .bind(choice.list_id)
+                        .bind(string_list(&choice.categories))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let mut q = QueryBuilder::<$db>::new("UPDATE subscriptions SET status = 'unsubscribed', updated_at = ");
+                    q.push_bind(now).push(" WHERE subscriber_id = ").push_bind(subscriber_id).push(" AND status <> 'unsubscribed'");
+                    if !choices.is_empty() {
+                        q.push(" AND list_id NOT IN (");
+                        let mut sep = q.separated(", ");
+                        for c in choices {
+                            sep.push_bind(c.list_id);
+                        }
+                        q.push(")");
+                    }
+                    q.build().execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn unsubscribe(&self, subscriber_id: i64, list_id: Option<i64>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM subscribers WHERE id = $1")
+                        .bind(subscriber_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if exists.is_none() {
+                        return Ok(false);
+                    }
+                    let mut q = QueryBuilder::<$db>::new("UPDATE subscriptions SET status = 'unsubscribed', updated_at = ");
+                    q.push_bind(now).push(" WHERE subscriber_id = ").push_bind(subscriber_id);
+                    if let Some(list_id) = list_id {
+                        q.push(" AND list_id = ").push_bind(list_id);
+                    }
+                    q.build().execute(&mut *tx).await?;
+                    // Nothing left to receive (or asked to leave everything): unsubscribed.
+                    sqlx::query(
+                        "UPDATE subscribers SET status = 'unsubscribed', updated_at = $2 WHERE id = $1 \
+                         AND status IN ('unconfirmed', 'active') AND ($3 OR NOT EXISTS \
+                         (SELECT 1 FROM subscriptions WHERE subscriber_id = $1 AND status <> 'unsubscribed'))",
+                    )
+                    .bind(subscriber_id)
+                    .bind(now)
+                    .bind(list_id.is_none())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn subscriber_counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+                    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status ORDER BY status")
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(|r| Ok(StatusCount { status: r.try_get("status")?, count: r.try_get("n")? })).collect()
+                }
+
+                async fn list_counts(&self) -> Result<Vec<ListCounts>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT l.slug, l.name, \
+                         COALESCE(SUM(CASE WHEN ss.status = 'active' THEN 1 ELSE 0 END), 0) AS active, \
+                         COALESCE(SUM(CASE WHEN ss.status = 'unconfirmed' THEN 1 ELSE 0 END), 0) AS unconfirmed, \
+                         COALESCE(SUM(CASE WHEN ss.status = 'unsubscribed' THEN 1 ELSE 0 END), 0) AS unsubscribed \
+                         FROM lists l LEFT JOIN subscriptions ss ON ss.list_id = l.id GROUP BY l.id, l.slug, l.name ORDER BY l.name",
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(ListCounts {
+                                slug: r.try_get("slug")?,
+                                name: r.try_get("name")?,
+                                active: r.try_get("active")?,
+                                unconfirmed: r.try_get("unconfirmed")?,
+                                unsubscribed: r.try_get("unsubscribed")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn subscribers_created_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<i64, StoreError> {
+                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM subscribers WHERE created_at >= $1 AND created_at < $2")
+                        .bind(from)
+                        .bind(to)
+                        .fetch_one(&self.pool)
+                        .await?)
+                }
+
+                async fn create_admin(&self, username: &str, password_hash: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
+                    let result = sqlx::query_scalar("INSERT INTO admins (username, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id")
+                        .bind(username)
+                        .bind(password_hash)
+                        .bind(now)
+                        .fetch_one(self.writer())
+                        .await;
+                    match result {
+                        Ok(id) => Ok(id),
+                        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("the admin {username} exists"))),
+                        Err(e) => Err(e.into()),
+                    }
+                }
+
+                async fn admin(&self, username: &str) -> Result<Option<AdminAccount>, StoreError> {
+                    let row = sqlx::query("SELECT id, username, password_hash FROM admins WHERE username = $1")
+                        .bind(username)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|r| {
+                        Ok(AdminAccount { id: r.try_get("id")?, username: r.try_get("username")?, password_hash: r.try_get("password_hash")? })
+                    })
+                    .transpose()
+                }
+
+                async fn create_session(
+                    &self,
+                    id_hash: &str,
+                    admin_id: i64,
+                    csrf_token: &str,
+                    now: DateTime<Utc>,
+                    expires_at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("DELETE FROM admin_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO admin_sessions (id_hash, admin_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id_hash)
+                        .bind(admin_id)
+                        .bind(csrf_token)
+                        .bind(now)
+                        .bind(expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<AdminSession>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT s.admin_id, a.username, s.csrf_token, s.expires_at FROM admin_sessions s \
+                         JOIN admins a ON a.id = s.admin_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+                    )
+                    .bind(id_hash)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.map(|r| {
+                        Ok(AdminSession {
+                            admin_id: r.try_get("admin_id")?,
+                            username: r.try_get("username")?,
+                            csrf_token: r.try_get("csrf_token")?,
+                            expires_at: r.try_get("expires_at")?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+                    sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1").bind(id_hash).execute(self.writer()).await?;
+                    Ok(())
+                }
+
+                async fn api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError> {
+                    let rows = sqlx::query("SELECT id, name, public_id, created_at, revoked_at FROM api_tokens ORDER BY id DESC")
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(ApiTokenInfo {
+                                id: r.try_get("id")?,
+                                name: r.try_get("name")?,
+                                public_id: r.try_get("public_id")?,
+                                created_at: r.try_get("created_at")?,
+                                revoked_at: r.try_get("revoked_at")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn revoke_api_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                        .bind(id)
+                        .bind(now)
+                        .execute(self.writer())
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn record_audit(&self, actor: &str, action: &str, subject: &str, detail: &Value, now: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("INSERT INTO audit_log (occurred_at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(now)
+                        .bind(actor)
+                        .bind(action)
+                        .bind(subject)
+                        .bind(detail.to_string())
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
+                }
+
+                async fn audit_log(&self, before_id: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT id, occurred_at, actor, action, subject, detail FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
+                    )
+                    .bind(before_id.unwrap_or(i64::MAX))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            let detail: String = r.try_get("detail")?;
+                            Ok(AuditEntry {
+                                id: r.try_get("id")?,
+                                occurred_at: r.try_get("occurred_at")?,
+                                actor: r.try_get("actor")?,
+                                action: r.try_get("action")?,
+                                subject: r.try_get("subject")?,
+                                detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+                            })
+                        })
+                        .collect()
+                }
+            }
+        };
+    };
+}
+
+pub(super) use audience_store_impl;
+
+/// The column a single-subscriber lookup matches on.
+pub(super) enum SubscriberKey {
+    Id(i64),
+    Email(String),
+}
+
+impl From<i64> for SubscriberKey {
+    fn from(id: i64) -> SubscriberKey {
+        SubscriberKey::Id(id)
+    }
+}
+
+impl From<String> for SubscriberKey {
+    fn from(key: String) -> SubscriberKey {
+        SubscriberKey::Email(key)
+    }
+}
