@@ -20,6 +20,9 @@ use crate::ingest::{ItemError, ItemReport};
 use crate::store::Change;
 use crate::telemetry::{self, LogFormat};
 
+mod admin;
+mod subscribers;
+
 /// Exit code for a configuration that stops start-up.
 const EXIT_CONFIG: u8 = 2;
 /// Articles written per transaction during an import.
@@ -55,6 +58,16 @@ enum Command {
     Import {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+    },
+    /// Manage admin accounts of the web UI.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// Import, export, add and remove subscribers.
+    Subscribers {
+        #[command(subcommand)]
+        command: subscribers::SubscribersCommand,
     },
 }
 
@@ -105,6 +118,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Demo => demo(config).await,
         Command::Token { command: TokenCommand::Create { name } } => create_token(config, &name).await,
         Command::Import { paths } => import(config, &paths).await,
+        Command::Admin { command } => admin::run(command, config).await,
+        Command::Subscribers { command } => subscribers::run(command, config).await,
     }
 }
 

@@ -23,6 +23,14 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
+    /// The name or address is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// Authenticated, but the request is refused (a missing or wrong CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests; try again later")]
+    TooManyRequests,
     #[error("database unavailable")]
     Unavailable,
     #[error(transparent)]
@@ -31,7 +39,10 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::Unexpected(e.into())
+        match e {
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            other => ApiError::Unexpected(other.into()),
+        }
     }
 }
 
@@ -43,6 +54,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

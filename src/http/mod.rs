@@ -1,6 +1,8 @@
 //! The HTTP side: each area has its own `router()`, merged here.
 
+mod admin;
 mod articles;
+mod audience_api;
 mod auth;
 pub mod error;
 mod feeds;
@@ -71,6 +73,8 @@ fn route_table() -> RouteTable {
     let table = ops::routes(RouteTable::new());
     let table = feeds::routes(table);
     let table = public::routes(table);
+    let table = admin::routes(table);
+    let table = audience_api::routes(table);
     articles::routes(table)
 }
 
