@@ -39,7 +39,7 @@ CREATE TABLE subscribers (
     attributes TEXT NOT NULL DEFAULT '{}',
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
-    confirmed_at TEXT,
+    confirmed_at TIMESTAMPTZ,
     -- The last confirmation email, so a form cannot be used to mail-bomb an address.
     confirmation_sent_at TIMESTAMPTZ
 );

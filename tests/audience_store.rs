@@ -1,0 +1,265 @@
+//! The audience side of the storage suite (lists, subscribers, subscriptions, admins,
+//! audit), run against SQLite and against PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+
+use bantin::config::Language;
+use bantin::domain::audience::{ListDefaults, ListInput, SubscriberStatus, SubscriptionStatus};
+use bantin::domain::email::EmailAddress;
+use bantin::store::Store;
+use bantin::store::audience::{ListChoice, Merge, NewSubscriber, SubscribeOutcome, SubscriberQuery};
+use chrono::{Duration, Utc};
+use serde_json::{Map, json};
+
+fn defaults() -> ListDefaults {
+    ListDefaults {
+        timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        language: Language::Vi,
+        from_name: "Tin Hiệp Hòa".into(),
+        from_address: "bantin@hiephoa.example".into(),
+    }
+}
+
+fn list_input(value: serde_json::Value) -> ListInput {
+    ListInput::from_json(&value, &defaults()).expect("valid test list")
+}
+
+fn email(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+fn row(address: &str, name: &str, status: SubscriberStatus, list_ids: Vec<i64>) -> NewSubscriber {
+    NewSubscriber {
+        email: email(address),
+        name: name.into(),
+        language: Language::Vi,
+        status,
+        attributes: Map::new(),
+        list_ids,
+    }
+}
+
+async fn store_for(backend: common::Backend) -> Option<(common::TestDatabase, Arc<dyn Store>)> {
+    let db = common::TestDatabase::new(backend).await?;
+    let store = db.store().await;
+    Some((db, store))
+}
+
+fn choice(list_id: i64) -> ListChoice {
+    ListChoice { list_id, categories: Vec::new() }
+}
+
+both_backends!(lists_round_trip_and_slugs_are_unique, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let input =
+        list_input(json!({"name": "Bản tin sáng", "categories": ["tin-tuc/kinh-te"], "schedule": "0 6 * * 1-5"}));
+    let list = store.create_list(&input, now).await.unwrap();
+    assert_eq!(list.slug, "ban-tin-sang");
+    assert_eq!(list.categories, ["tin-tuc/kinh-te"]);
+    assert_eq!(list.schedule, "0 6 * * 1-5", "kept as the admin wrote it");
+    assert!(list.double_opt_in);
+    let taken = store.create_list(&input, now).await;
+    assert!(matches!(taken, Err(bantin::store::StoreError::Conflict(_))), "{taken:?}");
+    let renamed = list_input(json!({"name": "Bản tin tối", "double_opt_in": false}));
+    let updated = store.update_list("ban-tin-sang", &renamed, now).await.unwrap().unwrap();
+    assert_eq!((updated.slug.as_str(), updated.double_opt_in), ("ban-tin-toi", false));
+    assert!(store.list("ban-tin-sang").await.unwrap().is_none());
+    assert!(store.update_list("nope", &renamed, now).await.unwrap().is_none());
+    assert!(store.delete_list("ban-tin-toi").await.unwrap());
+    assert!(!store.delete_list("ban-tin-toi").await.unwrap());
+    assert!(store.lists().await.unwrap().is_empty());
+});
+
+both_backends!(a_form_cannot_resubscribe_or_reach_barred_addresses, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let list = store.create_list(&list_input(json!({"name": "Sáng"})), now).await.unwrap();
+    let lan = email("Lan@Example.VN");
+    let interval = Duration::minutes(10);
+    let SubscribeOutcome::Recorded { subscriber_id: id, confirm } =
+        store.subscribe(&lan, "Lan", Language::Vi, &[choice(list.id)], interval, now).await.unwrap()
+    else {
+        panic!("a new address is recorded");
+    };
+    assert!(confirm, "double opt-in asks for confirmation");
+    let detail = store.subscriber(id).await.unwrap().unwrap();
+    assert_eq!(detail.subscriber.status, SubscriberStatus::Unconfirmed);
+    assert_eq!(detail.subscriber.email, "Lan@example.vn");
+    assert_eq!(detail.subscriptions[0].status, SubscriptionStatus::Unconfirmed);
+    store.confirmation_sent(id, now).await.unwrap();
+    // Another spelling of the same address is the same subscriber; no second email yet.
+    let again = store.subscribe(&email("lan@example.vn"), "X", Language::En, &[choice(list.id)], interval, now).await;
+    assert_eq!(again.unwrap(), SubscribeOutcome::Recorded { subscriber_id: id, confirm: false });
+    assert!(store.confirm_subscriber(id, now).await.unwrap());
+    let detail = store.subscriber(id).await.unwrap().unwrap();
+    assert_eq!(detail.subscriber.status, SubscriberStatus::Active);
+    assert_eq!(detail.subscriber.name, "Lan", "a form does not rename a known subscriber");
+    assert_eq!(detail.subscriptions[0].status, SubscriptionStatus::Active);
+    // Leaving, then coming back through the form, needs the inbox again.
+    assert!(store.unsubscribe(id, Some(list.id), now).await.unwrap());
+    let detail = store.subscriber(id).await.unwrap().unwrap();
+    assert_eq!(detail.subscriber.status, SubscriberStatus::Unsubscribed, "nothing left to receive");
+    let later = now + Duration::hours(1);
+    let back = store.subscribe(&lan, "", Language::Vi, &[choice(list.id)], interval, later).await.unwrap();
+    assert_eq!(back, SubscribeOutcome::Recorded { subscriber_id: id, confirm: true });
+    assert_eq!(store.subscriber(id).await.unwrap().unwrap().subscriber.status, SubscriberStatus::Unconfirmed);
+    // Blocklisted: nothing happens.
+    store.update_subscriber(id, "Lan", Language::Vi, SubscriberStatus::Blocklisted, &Map::new(), later).await.unwrap();
+    let barred = store.subscribe(&lan, "", Language::Vi, &[choice(list.id)], interval, later).await.unwrap();
+    assert_eq!(barred, SubscribeOutcome::Barred);
+    assert!(!store.confirm_subscriber(id, later).await.unwrap(), "a confirm link cannot lift a block");
+    assert_eq!(store.subscriber(id).await.unwrap().unwrap().subscriber.status, SubscriberStatus::Blocklisted);
+});
+
+both_backends!(imports_merge_and_never_resubscribe, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let list = store.create_list(&list_input(json!({"name": "Sáng"})), now).await.unwrap();
+    let first = vec![
+        row("a@x.vn", "An", SubscriberStatus::Unconfirmed, vec![list.id]),
+        row("b@x.vn", "", SubscriberStatus::Unconfirmed, vec![list.id]),
+    ];
+    let merged = store.merge_subscribers(&first, SubscriptionStatus::Unconfirmed, now).await.unwrap();
+    assert!(merged.iter().all(|m| m.merge == Merge::Created && m.status == SubscriberStatus::Unconfirmed));
+    let b = merged[1].id;
+    store.unsubscribe(b, None, now).await.unwrap();
+    let second = vec![
+        row("A@x.vn", "Other", SubscriberStatus::Active, vec![list.id]),
+        row("b@x.vn", "Bình", SubscriberStatus::Active, vec![list.id]),
+        row("c@x.vn", "Chi", SubscriberStatus::Active, vec![list.id]),
+    ];
+    let merged = store.merge_subscribers(&second, SubscriptionStatus::Active, now).await.unwrap();
+    assert_eq!(merged.iter().map(|m| m.merge).collect::<Vec<_>>(), [Merge::Merged, Merge::Merged, Merge::Created]);
+    assert_eq!(merged[0].status, SubscriberStatus::Active, "unconfirmed, now confirmed by the import");
+    assert_eq!(merged[1].status, SubscriberStatus::Unsubscribed, "an import cannot resubscribe");
+    let a = store.subscriber(merged[0].id).await.unwrap().unwrap();
+    assert_eq!(a.subscriber.name, "An", "a known name is kept");
+    assert_eq!(a.subscriptions[0].status, SubscriptionStatus::Unconfirmed, "an existing subscription is kept");
+    let b = store.subscriber(b).await.unwrap().unwrap();
+    assert_eq!(b.subscriber.name, "Bình", "an empty name is filled in");
+    assert_eq!(b.subscriptions[0].status, SubscriptionStatus::Unsubscribed);
+});
+
+both_backends!(search_is_literal_and_pages_without_gaps, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let list = store.create_list(&list_input(json!({"name": "Sáng"})), now).await.unwrap();
+    let mut rows: Vec<NewSubscriber> = (0..120)
+        .map(|i| {
+            let lists = if i % 2 == 0 { vec![list.id] } else { vec![] };
+            row(&format!("nguoi{i}@tin{}.vn", i % 3), &format!("Người Đọc {i}"), SubscriberStatus::Active, lists)
+        })
+        .collect();
+    rows.push(row("phan_tram@x.vn", "100% Đúng", SubscriberStatus::Active, vec![]));
+    rows.push(row("phanxtram@x.vn", "100x Đúng", SubscriberStatus::Active, vec![]));
+    store.merge_subscribers(&rows, SubscriptionStatus::Active, now).await.unwrap();
+    let search = |text: &str, list_id: Option<i64>| SubscriberQuery {
+        text: Some(text.to_owned()),
+        list_id,
+        status: None,
+        before_id: None,
+        limit: 1000,
+    };
+    let found = store.search_subscribers(&search("100%", None)).await.unwrap();
+    assert_eq!(found.iter().map(|s| s.email.as_str()).collect::<Vec<_>>(), ["phan_tram@x.vn"]);
+    let found = store.search_subscribers(&search("n_t", None)).await.unwrap();
+    assert_eq!(found.iter().map(|s| s.email.as_str()).collect::<Vec<_>>(), ["phan_tram@x.vn"]);
+    let found = store.search_subscribers(&search("NGƯỜI ĐỌC 11", None)).await.unwrap();
+    assert_eq!(found.len(), 11, "case-insensitive, diacritics kept: 11 and 110-119");
+    let found = store.search_subscribers(&search("@tin1.", Some(list.id))).await.unwrap();
+    assert_eq!(found.len(), 20, "one in three is @tin1, half of those in the list");
+    assert!(store.search_subscribers(&search("zz", None)).await.unwrap().is_empty());
+    // Walk every page of 7.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let query = SubscriberQuery { text: None, list_id: None, status: None, before_id: before, limit: 7 };
+        let page = store.search_subscribers(&query).await.unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        seen.extend(page.iter().map(|s| s.id));
+    }
+    assert_eq!(seen.len(), 122);
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats");
+    let filtered = SubscriberQuery {
+        text: None,
+        list_id: None,
+        status: Some(SubscriberStatus::Blocklisted),
+        before_id: None,
+        limit: 10,
+    };
+    assert!(store.search_subscribers(&filtered).await.unwrap().is_empty());
+});
+
+both_backends!(preferences_and_erasure, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let morning = store.create_list(&list_input(json!({"name": "Sáng"})), now).await.unwrap();
+    let weekly = store.create_list(&list_input(json!({"name": "Tuần", "double_opt_in": false})), now).await.unwrap();
+    let new = row("d@x.vn", "Dung", SubscriberStatus::Active, vec![morning.id]);
+    let id = store.create_subscriber(&new, now).await.unwrap();
+    assert!(matches!(store.create_subscriber(&new, now).await, Err(bantin::store::StoreError::Conflict(_))));
+    let choices = [ListChoice { list_id: weekly.id, categories: vec!["the-thao".into()] }];
+    assert!(store.save_preferences(id, &choices, Language::En, now).await.unwrap());
+    let detail = store.subscriber(id).await.unwrap().unwrap();
+    assert_eq!(detail.subscriber.language, "en");
+    let statuses: Vec<_> = detail.subscriptions.iter().map(|s| (s.list.as_str(), s.status)).collect();
+    assert_eq!(statuses, [("sang", SubscriptionStatus::Unsubscribed), ("tuan", SubscriptionStatus::Active)]);
+    assert_eq!(detail.subscriptions[1].categories, ["the-thao"]);
+    assert!(store.save_preferences(id, &[], Language::En, now).await.unwrap());
+    assert_eq!(store.subscriber(id).await.unwrap().unwrap().subscriber.status, SubscriberStatus::Unsubscribed);
+    let counts = store.list_counts().await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.unsubscribed).sum::<i64>(), 2);
+    assert_eq!(store.subscribers_created_between(now - Duration::days(1), now + Duration::days(1)).await.unwrap(), 1);
+    assert!(store.delete_subscriber(id).await.unwrap());
+    assert!(store.subscriber(id).await.unwrap().is_none());
+    assert!(store.subscriber_by_email(&email("d@x.vn")).await.unwrap().is_none());
+    assert!(
+        store
+            .search_subscribers(&SubscriberQuery { text: Some("dung".into()), limit: 5, ..Default::default() })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.list_counts().await.unwrap().iter().map(|c| c.unsubscribed).sum::<i64>(), 0);
+});
+
+both_backends!(admins_sessions_secrets_and_audit, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let admin = store.create_admin("bientap", "$argon2id$hash", now).await.unwrap();
+    assert!(matches!(store.create_admin("bientap", "x", now).await, Err(bantin::store::StoreError::Conflict(_))));
+    assert_eq!(store.admin("bientap").await.unwrap().unwrap().id, admin);
+    store.create_session("h1", admin, "csrf1", now, now + Duration::hours(12)).await.unwrap();
+    let session = store.session("h1", now).await.unwrap().unwrap();
+    assert_eq!((session.username.as_str(), session.csrf_token.as_str()), ("bientap", "csrf1"));
+    assert!(store.session("h1", now + Duration::hours(13)).await.unwrap().is_none(), "expired");
+    store.delete_session("h1").await.unwrap();
+    assert!(store.session("h1", now).await.unwrap().is_none());
+    let first = store.secret("link_key", "aaaa").await.unwrap();
+    assert_eq!(first, "aaaa");
+    assert_eq!(store.secret("link_key", "bbbb").await.unwrap(), "aaaa", "made once, then kept");
+    for i in 0..3 {
+        store.record_audit("admin:bientap", "list.create", &format!("list {i}"), &json!({"i": i}), now).await.unwrap();
+    }
+    let log = store.audit_log(None, 2).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>(), ["list 2", "list 1"]);
+    let older = store.audit_log(Some(log[1].id), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].detail, json!({"i": 0}));
+});
