@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audience::Audience;
 use crate::config::Config;
+use crate::digest::Digests;
 use crate::feeds::builder::FeedBuilder;
 use crate::feeds::cache::FeedCache;
 use crate::http::{self, AppState};
@@ -80,6 +81,8 @@ impl Application {
         let feed_cursor = feeds.load().await.context("cannot load the prerendered feeds")?;
         let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
         let audience = Arc::new(Audience::new(&config, services.store.clone(), templates).await?);
+        let digests =
+            Arc::new(Digests::new(&config, services.store.clone(), audience.clone(), services.metrics.clone()));
         let state = AppState {
             config,
             store: services.store,
@@ -88,6 +91,7 @@ impl Application {
             feeds,
             published: services.published.clone(),
             audience,
+            digests,
             throttles: Arc::default(),
         };
         Ok(Application { listener, state, scheduled: services.scheduled, published: services.published, feed_cursor })
@@ -109,6 +113,7 @@ impl Application {
         ));
         let builder =
             tokio::spawn(self.state.feeds.clone().run(self.feed_cursor, self.published.clone(), shutdown.clone()));
+        let digests = tokio::spawn(self.state.digests.clone().run(Arc::new(Notify::new()), shutdown.clone()));
         let router = http::router(self.state);
         axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -117,6 +122,7 @@ impl Application {
         shutdown.cancel();
         publisher.await.context("the scheduled publisher panicked")?;
         builder.await.context("the feed builder panicked")?;
+        digests.await.context("the digest worker panicked")?;
         Ok(())
     }
 }

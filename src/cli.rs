@@ -14,10 +14,13 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{Application, Services};
 use crate::config::Config;
 use crate::domain::ArticleStatus;
+use crate::domain::audience::{ListInput, SubscriberStatus, SubscriptionStatus};
+use crate::domain::email::EmailAddress;
 use crate::domain::token::NewToken;
 use crate::ingest::files::{self, FileItem};
 use crate::ingest::{ItemError, ItemReport};
-use crate::store::Change;
+use crate::store::audience::{Merge, NewSubscriber};
+use crate::store::{Change, StoreError};
 use crate::telemetry::{self, LogFormat};
 
 mod admin;
@@ -181,6 +184,8 @@ async fn create_token(config: Config, name: &str) -> anyhow::Result<ExitCode> {
 
 async fn demo(config: Config) -> anyhow::Result<ExitCode> {
     let services = Services::open(&config).await?;
+    // Subscribers first, so the articles are new to them and make the first digest.
+    let (lists, subscribers) = demo_audience(&config, &services).await?;
     let items = crate::demo::articles(chrono::Utc::now(), config.timezone)?;
     let reports = services.ingestor.ingest(&items).await?;
     let mut tally = Tally::default();
@@ -194,8 +199,45 @@ async fn demo(config: Config) -> anyhow::Result<ExitCode> {
     }
     println!("demo loaded into {}: {tally}", config.database_url.redacted());
     println!("{} published, {scheduled} scheduled in the next minutes", reports.len() - tally.failed - scheduled);
-    println!("start the service with `bantin serve` and open {}/healthz", config.base_url);
+    println!("{lists} new list(s), {subscribers} new subscriber(s) of the morning list");
+    println!(
+        "start the service with `bantin serve` and open {}/feeds or {}/subscribe",
+        config.base_url, config.base_url
+    );
     Ok(if tally.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The demo lists and the morning list's subscribers; what exists already is left alone.
+async fn demo_audience(config: &Config, services: &Services) -> anyhow::Result<(usize, usize)> {
+    let templates = std::sync::Arc::new(crate::templates::Templates::load(config.templates_dir.as_deref())?);
+    let audience = crate::audience::Audience::new(config, services.store.clone(), templates).await?;
+    let defaults = audience.list_defaults();
+    let now = chrono::Utc::now();
+    let mut created = 0;
+    for value in crate::demo::lists() {
+        let input = ListInput::from_json(&value, &defaults).map_err(|e| anyhow::anyhow!("demo list: {e}"))?;
+        match services.store.create_list(&input, now).await {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let morning = services.store.list("ban-tin-sang").await?.context("the demo morning list is missing")?;
+    let rows: Vec<NewSubscriber> = crate::demo::SUBSCRIBERS
+        .iter()
+        .map(|(address, name)| {
+            Ok(NewSubscriber {
+                email: EmailAddress::parse(address).map_err(|e| anyhow::anyhow!("demo address {e}"))?,
+                name: (*name).to_owned(),
+                language: config.language,
+                status: SubscriberStatus::Active,
+                attributes: serde_json::Map::new(),
+                list_ids: vec![morning.id],
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let merged = services.store.merge_subscribers(&rows, SubscriptionStatus::Active, now).await?;
+    Ok((created, merged.iter().filter(|m| m.merge == Merge::Created).count()))
 }
 
 #[derive(Default)]

@@ -93,6 +93,16 @@ pub struct Config {
     pub websub_hubs: Vec<String>,
     /// Folder whose files replace the embedded templates of the same name.
     pub templates_dir: Option<PathBuf>,
+    /// A missed digest run older than this (minutes) is skipped, not sent late.
+    pub digest_grace_minutes: u32,
+    /// Articles listed in one digest; the rest are an "and N more" link.
+    pub digest_items: usize,
+    /// Digests sent at once (and SMTP connections kept open).
+    pub smtp_connections: u32,
+    /// Messages per second at most; 0 = no limit.
+    pub smtp_rate: u32,
+    /// Tries per delivery before it fails for good (4xx replies and connection errors).
+    pub delivery_attempts: u32,
 }
 
 /// A setting that stops start-up: its name and why.
@@ -109,7 +119,7 @@ struct Setting {
     env: &'static str,
 }
 
-const SETTINGS: [Setting; 13] = [
+const SETTINGS: [Setting; 18] = [
     Setting { key: "database_url", env: "BANTIN_DATABASE_URL" },
     Setting { key: "listen", env: "BANTIN_LISTEN" },
     Setting { key: "base_url", env: "BANTIN_BASE_URL" },
@@ -123,6 +133,11 @@ const SETTINGS: [Setting; 13] = [
     Setting { key: "feed_max_age", env: "BANTIN_FEED_MAX_AGE" },
     Setting { key: "websub_hubs", env: "BANTIN_WEBSUB_HUBS" },
     Setting { key: "templates_dir", env: "BANTIN_TEMPLATES_DIR" },
+    Setting { key: "digest_grace_minutes", env: "BANTIN_DIGEST_GRACE_MINUTES" },
+    Setting { key: "digest_items", env: "BANTIN_DIGEST_ITEMS" },
+    Setting { key: "smtp_connections", env: "BANTIN_SMTP_CONNECTIONS" },
+    Setting { key: "smtp_rate", env: "BANTIN_SMTP_RATE" },
+    Setting { key: "delivery_attempts", env: "BANTIN_DELIVERY_ATTEMPTS" },
 ];
 
 /// Raw values with where each came from, so errors can name the place.
@@ -250,6 +265,11 @@ impl Config {
             Some((_, v)) => Some(PathBuf::from(v.trim())),
             None => None,
         };
+        let digest_grace_minutes = parse_number(raw, "digest_grace_minutes", 360, 0..=10_080)?;
+        let digest_items = parse_number(raw, "digest_items", 20, 1..=200)? as usize;
+        let smtp_connections = parse_number(raw, "smtp_connections", 4, 1..=64)?;
+        let smtp_rate = parse_number(raw, "smtp_rate", 0, 0..=100_000)?;
+        let delivery_attempts = parse_number(raw, "delivery_attempts", 8, 1..=50)?;
         Ok(Config {
             database_url,
             listen,
@@ -264,6 +284,11 @@ impl Config {
             feed_max_age,
             websub_hubs,
             templates_dir,
+            digest_grace_minutes,
+            digest_items,
+            smtp_connections,
+            smtp_rate,
+            delivery_attempts,
         })
     }
 }

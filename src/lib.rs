@@ -5,6 +5,7 @@ pub mod audience;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod digest;
 pub mod domain;
 pub mod feeds;
 pub mod http;

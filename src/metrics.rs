@@ -30,6 +30,13 @@ pub struct Metrics {
     feed_build_micros: AtomicU64,
     websub_ok: AtomicU64,
     websub_failed: AtomicU64,
+    deliveries_sent: AtomicU64,
+    deliveries_skipped: AtomicU64,
+    deliveries_retried: AtomicU64,
+    deliveries_failed: AtomicU64,
+    send_micros: AtomicU64,
+    sends_timed: AtomicU64,
+    delivery_queue: AtomicU64,
 }
 
 impl Metrics {
@@ -77,6 +84,26 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every counter.
+    /// One delivery's outcome: "sent", "skipped", "retry" or "failed".
+    pub fn record_delivery(&self, outcome: &str) {
+        let counter = match outcome {
+            "sent" => &self.deliveries_sent,
+            "skipped" => &self.deliveries_skipped,
+            "retry" => &self.deliveries_retried,
+            _ => &self.deliveries_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_send_latency(&self, elapsed: std::time::Duration) {
+        self.send_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.sends_timed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_delivery_queue(&self, depth: i64) {
+        self.delivery_queue.store(depth.max(0) as u64, Ordering::Relaxed);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP bantin_http_requests_total HTTP requests answered, by method, route and status.\n");
@@ -136,6 +163,24 @@ impl Metrics {
         for (outcome, c) in [("ok", &self.websub_ok), ("failed", &self.websub_failed)] {
             let _ = writeln!(out, "bantin_websub_pings_total{{outcome=\"{outcome}\"}} {}", c.load(Ordering::Relaxed));
         }
+        out.push_str("# HELP bantin_deliveries_total Digest deliveries handled by this process, by outcome.\n");
+        out.push_str("# TYPE bantin_deliveries_total counter\n");
+        for (outcome, c) in [
+            ("sent", &self.deliveries_sent),
+            ("skipped", &self.deliveries_skipped),
+            ("retry", &self.deliveries_retried),
+            ("failed", &self.deliveries_failed),
+        ] {
+            let _ = writeln!(out, "bantin_deliveries_total{{outcome=\"{outcome}\"}} {}", c.load(Ordering::Relaxed));
+        }
+        out.push_str("# HELP bantin_digest_send_seconds Time to render and send digests that were sent.\n");
+        out.push_str("# TYPE bantin_digest_send_seconds summary\n");
+        let seconds = self.send_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "bantin_digest_send_seconds_sum {seconds}");
+        let _ = writeln!(out, "bantin_digest_send_seconds_count {}", self.sends_timed.load(Ordering::Relaxed));
+        out.push_str("# HELP bantin_delivery_queue Deliveries queued or being sent, in the whole database.\n");
+        out.push_str("# TYPE bantin_delivery_queue gauge\n");
+        let _ = writeln!(out, "bantin_delivery_queue {}", self.delivery_queue.load(Ordering::Relaxed));
         out
     }
 }

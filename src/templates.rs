@@ -20,6 +20,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("web/unsubscribe.html", include_str!("../templates/web/unsubscribe.html")),
     ("email/confirm.html", include_str!("../templates/email/confirm.html")),
     ("email/confirm.txt", include_str!("../templates/email/confirm.txt")),
+    ("email/digest.html", include_str!("../templates/email/digest.html")),
+    ("email/digest.txt", include_str!("../templates/email/digest.txt")),
 ];
 
 const STRINGS: &str = include_str!("../templates/strings.json");

@@ -41,7 +41,7 @@ pub struct Audience {
 
 impl Audience {
     pub async fn new(config: &Config, store: Arc<dyn Store>, templates: Arc<Templates>) -> anyhow::Result<Audience> {
-        let mailer = Mailer::new(config.smtp_url.as_ref(), config.data_dir.join("outbox"))?;
+        let mailer = Mailer::new(config.smtp_url.as_ref(), config.smtp_connections, config.data_dir.join("outbox"))?;
         let mut fresh = [0u8; 32];
         getrandom::fill(&mut fresh).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
         let key = store.secret(LINK_KEY, &hex::encode(fresh)).await.context("cannot read the link signing key")?;

@@ -92,9 +92,11 @@ pub struct ListInput {
     pub from_name: String,
     pub from_address: EmailAddress,
     pub double_opt_in: bool,
+    /// Send a digest even when nothing is new.
+    pub send_empty: bool,
 }
 
-const LIST_FIELDS: [&str; 10] = [
+const LIST_FIELDS: [&str; 11] = [
     "slug",
     "name",
     "description",
@@ -105,6 +107,7 @@ const LIST_FIELDS: [&str; 10] = [
     "from_name",
     "from_address",
     "double_opt_in",
+    "send_empty",
 ];
 
 fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, FieldError> {
@@ -200,11 +203,13 @@ impl ListInput {
         let from_address = optional_str(map, "from_address")?.unwrap_or(&defaults.from_address);
         let from_address =
             EmailAddress::parse(from_address).map_err(|e| FieldError::new("from_address", format!("address {e}")))?;
-        let double_opt_in = match map.get("double_opt_in") {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(FieldError::new("double_opt_in", "must be true or false")),
+        let flag = |field: &str, default: bool| match map.get(field) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(FieldError::new(field, "must be true or false")),
         };
+        let double_opt_in = flag("double_opt_in", true)?;
+        let send_empty = flag("send_empty", false)?;
         Ok(ListInput {
             slug,
             name,
@@ -216,6 +221,7 @@ impl ListInput {
             from_name,
             from_address,
             double_opt_in,
+            send_empty,
         })
     }
 }

@@ -47,6 +47,11 @@ impl Schedule {
         &self.expression
     }
 
+    /// The latest run time strictly before `before`.
+    pub fn runs_before(&self, before: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        self.cron.after(&before.with_timezone(&tz)).next_back().map(|t| t.with_timezone(&Utc))
+    }
+
     /// The next `n` run times after `after`, in the list's time zone.
     pub fn next_runs(&self, after: DateTime<Utc>, tz: Tz, n: usize) -> Vec<DateTime<Tz>> {
         self.cron.after(&after.with_timezone(&tz)).take(n).collect()

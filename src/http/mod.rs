@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 use crate::audience::Audience;
 use crate::config::Config;
+use crate::digest::Digests;
 use crate::feeds::builder::FeedBuilder;
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
@@ -42,6 +43,7 @@ pub struct AppState {
     /// Woken when publication events were written outside the ingest path (retractions).
     pub published: Arc<Notify>,
     pub audience: Arc<Audience>,
+    pub digests: Arc<Digests>,
     pub throttles: Arc<throttle::Throttles>,
 }
 

@@ -13,9 +13,6 @@ use url::Url;
 
 pub use message::OutgoingMail;
 
-/// Connections kept open to the relay.
-const SMTP_POOL_SIZE: u32 = 4;
-
 /// Why a message was not sent, as retry logic needs it.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -35,13 +32,14 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    pub fn new(smtp_url: Option<&Url>, outbox: PathBuf) -> anyhow::Result<Mailer> {
+    /// `connections`: SMTP connections kept open to the relay.
+    pub fn new(smtp_url: Option<&Url>, connections: u32, outbox: PathBuf) -> anyhow::Result<Mailer> {
         match smtp_url {
             Some(url) => {
                 crate::install_crypto_provider();
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
                     .context("BANTIN_SMTP_URL is not a usable SMTP URL")?
-                    .pool_config(PoolConfig::new().max_size(SMTP_POOL_SIZE))
+                    .pool_config(PoolConfig::new().max_size(connections))
                     .build();
                 Ok(Mailer::Smtp(transport))
             }

@@ -28,6 +28,7 @@ pub struct MailingList {
     pub from_name: String,
     pub from_address: String,
     pub double_opt_in: bool,
+    pub send_empty: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -348,7 +349,7 @@ pub(super) fn subscription_status_for(status: SubscriberStatus) -> SubscriptionS
 }
 
 pub(super) const LIST_COLUMNS: &str = "SELECT id, slug, name, description, categories, schedule, timezone, language, \
-    from_name, from_address, double_opt_in, created_at, updated_at FROM lists";
+    from_name, from_address, double_opt_in, send_empty, created_at, updated_at FROM lists";
 
 pub(super) const SUBSCRIBER_COLUMNS: &str = "s.id, s.email, s.name, s.language, s.status, s.attributes, \
     s.created_at, s.updated_at, s.confirmed_at";
@@ -385,6 +386,7 @@ macro_rules! audience_store_impl {
                     from_name: row.try_get("from_name")?,
                     from_address: row.try_get("from_address")?,
                     double_opt_in: row.try_get("double_opt_in")?,
+                    send_empty: row.try_get("send_empty")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -517,8 +519,8 @@ macro_rules! audience_store_impl {
                 async fn create_list(&self, input: &ListInput, now: DateTime<Utc>) -> Result<MailingList, StoreError> {
                     let result = sqlx::query(
                         "INSERT INTO lists (slug, name, description, categories, schedule, timezone, language, from_name, \
-                         from_address, double_opt_in, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                         from_address, double_opt_in, send_empty, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $11, $11)",
                     )
                     .bind(input.slug.as_str())
                     .bind(&input.name)
@@ -531,6 +533,7 @@ macro_rules! audience_store_impl {
                     .bind(input.from_address.as_str())
                     .bind(input.double_opt_in)
                     .bind(now)
+                    .bind(input.send_empty)
                     .execute(self.writer())
                     .await;
                     match result {
@@ -546,7 +549,7 @@ macro_rules! audience_store_impl {
                 async fn update_list(&self, slug: &str, input: &ListInput, now: DateTime<Utc>) -> Result<Option<MailingList>, StoreError> {
                     let result = sqlx::query(
                         "UPDATE lists SET slug = $2, name = $3, description = $4, categories = $5, schedule = $6, \
-                         timezone = $7, language = $8, from_name = $9, from_address = $10, double_opt_in = $11, updated_at = $12 \
+                         timezone = $7, language = $8, from_name = $9, from_address = $10, double_opt_in = $11, updated_at = $12, send_empty = $13 \
                          WHERE slug = $1",
                     )
                     .bind(slug)
@@ -561,6 +564,7 @@ macro_rules! audience_store_impl {
                     .bind(input.from_address.as_str())
                     .bind(input.double_opt_in)
                     .bind(now)
+                    .bind(input.send_empty)
                     .execute(self.writer())
                     .await;
                     match result {

@@ -3,6 +3,7 @@
 //! folder per backend.
 
 pub mod audience;
+pub mod digests;
 mod postgres;
 mod queries;
 mod sqlite;
@@ -16,6 +17,7 @@ use crate::config::DatabaseUrl;
 use crate::domain::{ArticleInput, ArticleStatus};
 
 pub use audience::AudienceStore;
+pub use digests::DigestStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -192,7 +194,7 @@ pub struct StoredFeedDocument {
 /// Everything bantin keeps. Writes that change what is visible also write their
 /// publication event, in the same transaction.
 #[async_trait]
-pub trait Store: AudienceStore + Send + Sync + 'static {
+pub trait Store: AudienceStore + DigestStore + Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::StoreError;
 use super::audience::audience_store_impl;
+use super::digests::digest_store_impl;
 use super::queries::shared_store_impl;
 
 pub struct PgStore {
@@ -44,3 +45,5 @@ impl PgStore {
 
 shared_store_impl!(PgStore, PgConnection);
 audience_store_impl!(PgStore, PgConnection, Postgres);
+// Senders claim deliveries skipping rows another instance has locked.
+digest_store_impl!(PgStore, PgConnection, Postgres, " FOR UPDATE SKIP LOCKED");

@@ -65,6 +65,12 @@ pub(super) const FEED_PAGE_BEFORE: &str = article_query!(
     "ORDER BY f.published_at DESC, f.article_id DESC LIMIT $2"
 );
 
+/// Start of a digest's article query: the window and category filter follow, as binds.
+pub(super) const DIGEST_ARTICLES_HEAD: &str = article_query!(
+    "FROM articles a LEFT JOIN categories c ON c.id = a.category_id LEFT JOIN authors au ON au.id = a.author_id ",
+    "WHERE a.status = 'published' AND a.id IN (SELECT article_id FROM publication_events WHERE kind = 'published' AND occurred_at > "
+);
+
 /// A category path or an author, to be found or created.
 pub(super) enum NameRef<'a> {
     Category(&'a crate::domain::CategoryPath),

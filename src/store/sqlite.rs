@@ -11,6 +11,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::StoreError;
 use super::audience::audience_store_impl;
+use super::digests::digest_store_impl;
 use super::queries::shared_store_impl;
 
 pub struct SqliteStore {
@@ -60,3 +61,5 @@ impl SqliteStore {
 
 shared_store_impl!(SqliteStore, SqliteConnection);
 audience_store_impl!(SqliteStore, SqliteConnection, Sqlite);
+// Senders claim deliveries under the single writer.
+digest_store_impl!(SqliteStore, SqliteConnection, Sqlite, "");

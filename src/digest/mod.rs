@@ -1,0 +1,302 @@
+//! Scheduled email digests. The scheduler makes one run per (list, scheduled time) when a
+//! list's cron time comes (a missed time within the grace window once, older ones skipped);
+//! a run queues one delivery per active subscriber; senders claim deliveries with a lease,
+//! render what is new for that subscription, send, and only then move its cursor. Each
+//! step is a method, so tests and `bantin digest run` drive it deterministically.
+
+pub mod render;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono_tz::Tz;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::audience::Audience;
+use crate::config::{Config, Language};
+use crate::domain::schedule::Schedule;
+use crate::mail::SendError;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::store::audience::MailingList;
+use crate::store::digests::{ClaimedDelivery, RunStatus};
+
+/// How long a claimed delivery is held before another sender may take it over.
+const LEASE: Duration = Duration::minutes(5);
+/// How often the worker looks for due runs and deliveries when idle.
+const TICK: StdDuration = StdDuration::from_secs(1);
+/// First retry delay; doubled per attempt, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::seconds(15);
+const MAX_BACKOFF: Duration = Duration::hours(1);
+
+/// What happened to one claimed delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// Nothing new and the list does not send empty digests.
+    Skipped,
+    /// A 4xx or connection error: queued again with backoff.
+    Retry,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Skipped => "skipped",
+            Outcome::Retry => "retry",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+pub struct Digests {
+    store: Arc<dyn Store>,
+    audience: Arc<Audience>,
+    metrics: Arc<Metrics>,
+    grace: Duration,
+    items: usize,
+    attempts: u32,
+    concurrency: usize,
+    rate: u32,
+    base_url: String,
+    site_name: String,
+    site_url: String,
+    default_language: Language,
+}
+
+/// The latest cron time at or before `now`, if it is after `since`.
+pub fn latest_slot(schedule: &Schedule, tz: Tz, since: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // Searching back from a second after `now` counts a slot at `now` itself; one in
+    // that second but after `now` is left for the next tick.
+    let slot = schedule.runs_before(now + Duration::seconds(1), tz)?;
+    (slot > since && slot <= now).then_some(slot)
+}
+
+impl Digests {
+    pub fn new(config: &Config, store: Arc<dyn Store>, audience: Arc<Audience>, metrics: Arc<Metrics>) -> Digests {
+        Digests {
+            store,
+            audience,
+            metrics,
+            grace: Duration::minutes(i64::from(config.digest_grace_minutes)),
+            items: config.digest_items,
+            attempts: config.delivery_attempts,
+            concurrency: config.smtp_connections as usize,
+            rate: config.smtp_rate,
+            base_url: config.base_url.clone(),
+            site_name: config.site_name.clone(),
+            site_url: config.site_url.clone(),
+            default_language: config.language,
+        }
+    }
+
+    /// Makes the runs whose time has come; returns how many were made to be sent.
+    pub async fn schedule(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let mut made = 0;
+        for list in self.store.lists().await? {
+            let (Ok(schedule), Ok(tz)) = (Schedule::parse(&list.schedule), list.timezone.parse::<Tz>()) else {
+                tracing::error!(list = list.slug, "the stored schedule or time zone does not parse");
+                continue;
+            };
+            // A list's first run is its first scheduled time after it was made.
+            let Some(slot) = latest_slot(&schedule, tz, list.created_at, now) else { continue };
+            if self.store.run_exists(list.id, slot).await? {
+                continue;
+            }
+            // Only the latest missed time is considered, so downtime makes one run, not one per slot.
+            if now - slot > self.grace {
+                if self.store.create_run(list.id, slot, slot, RunStatus::Skipped, now).await?.is_some() {
+                    tracing::warn!(list = list.slug, scheduled_at = %slot, "digest run skipped: its time is past the grace window");
+                }
+                continue;
+            }
+            if let Some(run_id) = self.store.create_run(list.id, slot, slot, RunStatus::Pending, now).await? {
+                tracing::info!(list = list.slug, run_id, scheduled_at = %slot, "digest run created");
+                made += 1;
+            }
+        }
+        Ok(made)
+    }
+
+    /// A run of `list` now, outside its schedule (`bantin digest run`, the admin's "run now").
+    pub async fn run_now(&self, list: &MailingList, now: DateTime<Utc>) -> anyhow::Result<i64> {
+        let at = now.duration_trunc(Duration::seconds(1))?;
+        self.store
+            .create_run(list.id, at, at, RunStatus::Pending, now)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("a run of {} at {at} exists already", list.slug))
+    }
+
+    /// Queues the deliveries of every pending run; returns how many were queued.
+    pub async fn enqueue_pending(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        let mut queued = 0;
+        for run_id in self.store.pending_runs().await? {
+            if let Some(n) = self.store.enqueue_run(run_id, now).await? {
+                tracing::info!(run_id, deliveries = n, "digest run queued");
+                queued += n;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Claims up to one batch of due deliveries and sends them concurrently, waiting for
+    /// all; returns how many were handled. Marks finished runs as done.
+    pub async fn send_batch(self: &Arc<Self>) -> anyhow::Result<usize> {
+        let started = std::time::Instant::now();
+        let now = Utc::now();
+        let claimed = self.store.claim_deliveries(now, now + LEASE, self.concurrency as i64).await?;
+        let count = claimed.len();
+        let mut sends = JoinSet::new();
+        for delivery in claimed {
+            let digests = self.clone();
+            sends.spawn(async move {
+                let outcome = digests.deliver(&delivery).await;
+                (delivery, outcome)
+            });
+        }
+        while let Some(joined) = sends.join_next().await {
+            match joined {
+                Ok((_, Ok(outcome))) => self.metrics.record_delivery(outcome.as_str()),
+                Ok((delivery, Err(e))) => {
+                    // The store could not record the outcome: the lease expires and the
+                    // delivery is claimed again (the same Message-ID is used).
+                    tracing::error!(delivery = delivery.id, error = format!("{e:#}"), "cannot record a delivery");
+                }
+                Err(e) => tracing::error!(error = %e, "a digest sender panicked"),
+            }
+        }
+        if count > 0 {
+            self.store.complete_runs(Utc::now()).await?;
+        }
+        if self.rate > 0 && count > 0 {
+            let least = StdDuration::from_secs_f64(count as f64 / f64::from(self.rate));
+            if let Some(rest) = least.checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Renders and sends one claimed delivery, and records the outcome.
+    pub async fn deliver(&self, delivery: &ClaimedDelivery) -> anyhow::Result<Outcome> {
+        let started = std::time::Instant::now();
+        let Some(detail) = self.store.subscriber(delivery.subscriber_id).await? else {
+            self.store.fail_delivery(delivery, "the subscriber was deleted", false).await?;
+            return Ok(Outcome::Failed);
+        };
+        let Some(list) = self.store.lists().await?.into_iter().find(|l| l.id == delivery.list_id) else {
+            self.store.fail_delivery(delivery, "the list was deleted", false).await?;
+            return Ok(Outcome::Failed);
+        };
+        let content = self
+            .store
+            .digest_content(delivery.subscriber_id, delivery.list_id, delivery.window_end, self.items)
+            .await?;
+        if content.total == 0 && !list.send_empty {
+            self.store.close_delivery(delivery, false, 0, Utc::now()).await?;
+            return Ok(Outcome::Skipped);
+        }
+        let mail = self.render(&list, &detail, &content, delivery)?;
+        match self.audience.mailer.send(&mail).await {
+            Ok(()) => {
+                self.store.close_delivery(delivery, true, content.total, Utc::now()).await?;
+                self.metrics.record_send_latency(started.elapsed());
+                Ok(Outcome::Sent)
+            }
+            Err(SendError::Permanent(e)) => {
+                tracing::warn!(delivery = delivery.id, error = %e, "digest refused for good: subscriber marked bounced");
+                self.store.fail_delivery(delivery, &e, true).await?;
+                Ok(Outcome::Failed)
+            }
+            Err(SendError::Transient(e)) if delivery.attempts as u32 >= self.attempts => {
+                tracing::warn!(delivery = delivery.id, error = %e, attempts = delivery.attempts, "digest failed after every attempt");
+                self.store.fail_delivery(delivery, &e, false).await?;
+                Ok(Outcome::Failed)
+            }
+            Err(SendError::Transient(e)) => {
+                let delay = backoff(delivery.attempts);
+                tracing::info!(delivery = delivery.id, error = %e, retry_in_s = delay.num_seconds(), "digest send failed; will retry");
+                self.store.retry_delivery(delivery.id, Utc::now() + delay, &e).await?;
+                Ok(Outcome::Retry)
+            }
+        }
+    }
+
+    /// The background worker of `bantin serve`.
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: CancellationToken) {
+        loop {
+            let busy = match self.step().await {
+                Ok(busy) => busy,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "digest worker step failed");
+                    false
+                }
+            };
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if !busy {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(TICK) => {}
+                }
+            }
+        }
+    }
+
+    /// Schedules, queues and sends one batch; `true` when it sent something.
+    pub async fn step(self: &Arc<Self>) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        self.schedule(now).await?;
+        self.enqueue_pending(now).await?;
+        let sent = self.send_batch().await?;
+        if let Ok(depth) = self.store.queue_depth().await {
+            self.metrics.set_delivery_queue(depth);
+        }
+        Ok(sent > 0)
+    }
+}
+
+/// Delay before attempt `attempts + 1`.
+fn backoff(attempts: i32) -> Duration {
+    let doublings = attempts.clamp(1, 12) - 1;
+    (FIRST_BACKOFF * 2i32.pow(doublings as u32)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::seconds(15));
+        assert_eq!(backoff(2), Duration::seconds(30));
+        assert_eq!(backoff(5), Duration::seconds(240));
+        assert_eq!(backoff(20), Duration::hours(1));
+    }
+
+    #[test]
+    fn the_latest_slot_is_after_the_list_was_made() {
+        let tz = chrono_tz::Asia::Ho_Chi_Minh;
+        let daily = Schedule::parse("0 6 * * *").unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let made = at("2026-11-24T10:00:00+07:00");
+        assert_eq!(latest_slot(&daily, tz, made, at("2026-11-25T05:59:00+07:00")), None);
+        assert_eq!(latest_slot(&daily, tz, made, at("2026-11-25T05:59:59.5+07:00")), None, "not early");
+        assert_eq!(
+            latest_slot(&daily, tz, made, at("2026-11-25T06:00:00+07:00")),
+            Some(at("2026-11-25T06:00:00+07:00"))
+        );
+        assert_eq!(
+            latest_slot(&daily, tz, made, at("2026-11-28T09:00:00+07:00")),
+            Some(at("2026-11-28T06:00:00+07:00")),
+            "after days of downtime, only the latest time"
+        );
+    }
+}

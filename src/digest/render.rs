@@ -1,0 +1,218 @@
+//! One subscriber's digest as a message: subject with the date and count, articles grouped
+//! by category (newest first), a summary cut at a word boundary, the footer links, and the
+//! list headers (List-Id, one-click List-Unsubscribe). The Message-ID is derived from the
+//! run and the subscriber, so a retry sends the same one.
+
+use chrono::{DateTime, Datelike, Utc, Weekday};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+
+use super::Digests;
+use crate::config::Language;
+use crate::domain::email::EmailAddress;
+use crate::mail::OutgoingMail;
+use crate::mail::message::message_id;
+use crate::store::Article;
+use crate::store::audience::{MailingList, SubscriberDetail};
+use crate::store::digests::{ClaimedDelivery, DigestContent};
+
+/// Longest summary shown per article, in characters.
+const SUMMARY_CHARS: usize = 220;
+
+const VI_WEEKDAYS: [&str; 7] = ["Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật"];
+const EN_MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// "Thứ Tư, 25/11/2026" or "Wednesday, 25 Nov 2026".
+pub fn long_date(at: DateTime<Tz>, lang: Language) -> String {
+    match lang {
+        Language::Vi => {
+            format!(
+                "{}, {:02}/{:02}/{}",
+                VI_WEEKDAYS[at.weekday().num_days_from_monday() as usize],
+                at.day(),
+                at.month(),
+                at.year()
+            )
+        }
+        Language::En => {
+            format!("{}, {} {} {}", weekday_en(at.weekday()), at.day(), EN_MONTHS[at.month0() as usize], at.year())
+        }
+    }
+}
+
+fn weekday_en(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    }
+}
+
+/// "25/11" or "25 Nov".
+fn short_date(at: DateTime<Tz>, lang: Language) -> String {
+    match lang {
+        Language::Vi => format!("{:02}/{:02}", at.day(), at.month()),
+        Language::En => format!("{} {}", at.day(), EN_MONTHS[at.month0() as usize]),
+    }
+}
+
+/// Text of an HTML fragment: tags dropped, the common entities decoded, spaces collapsed.
+pub fn plain_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let decoded = text
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// At most `max` characters, cut at a word boundary, with "…" when cut.
+pub fn cut_at_word(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let end = text.char_indices().nth(max).map_or(text.len(), |(i, _)| i);
+    let head = &text[..end];
+    let cut = head.rfind(char::is_whitespace).filter(|&i| i > 0).unwrap_or(end);
+    format!("{}…", head[..cut].trim_end_matches(|c: char| c.is_whitespace() || ",.;:".contains(c)))
+}
+
+fn fill(template: &str, pairs: &[(&str, &str)]) -> String {
+    pairs.iter().fold(template.to_owned(), |text, (key, value)| text.replace(&format!("{{{key}}}"), value))
+}
+
+impl Digests {
+    fn item(&self, article: &Article, tz: Tz, lang: Language) -> Value {
+        let summary = article
+            .summary
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| plain_text(&article.content_html));
+        let local = article.published_at.with_timezone(&tz);
+        let when = format!("{} {}", local.format("%H:%M"), short_date(local, lang));
+        let meta = match &article.author {
+            Some(author) => format!("{} · {when}", author.name),
+            None => when,
+        };
+        json!({
+            "title": article.title,
+            "url": article.url,
+            "image": article.image,
+            "meta": meta,
+            "summary": cut_at_word(&summary, SUMMARY_CHARS),
+        })
+    }
+
+    /// The message for one delivery (also used by previews, with `delivery` made up).
+    pub fn render(
+        &self,
+        list: &MailingList,
+        detail: &SubscriberDetail,
+        content: &DigestContent,
+        delivery: &ClaimedDelivery,
+    ) -> anyhow::Result<OutgoingMail> {
+        let lang = Language::parse(&detail.subscriber.language).unwrap_or(self.default_language);
+        let tz: Tz = list.timezone.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+        let t = self.audience.templates.strings(lang);
+        let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
+        let day = delivery.scheduled_at.with_timezone(&tz);
+        let count = content.total.to_string();
+        let subject_key = if content.total == 0 { "digest_subject_empty" } else { "digest_subject" };
+        let subject =
+            fill(&text(subject_key), &[("list", &list.name), ("date", &short_date(day, lang)), ("count", &count)]);
+        let other = if lang == Language::Vi { "Khác" } else { "Other" };
+        let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+        for article in &content.articles {
+            let category = article.category.as_ref().map_or_else(|| other.to_owned(), |c| c.names.join(" › "));
+            let item = self.item(article, tz, lang);
+            match groups.iter_mut().find(|(name, _)| *name == category) {
+                Some((_, items)) => items.push(item),
+                None => groups.push((category, vec![item])),
+            }
+        }
+        let more = content.total - content.articles.len() as i64;
+        let preheader: Vec<&str> = content.articles.iter().take(3).map(|a| a.title.as_str()).collect();
+        let unsubscribe_url = self.audience.unsubscribe_url(detail.subscriber.id, Some(list.id));
+        let context = json!({
+            "subject": subject,
+            "heading": list.name,
+            "date": long_date(day, lang),
+            "preheader": preheader.join(" · "),
+            "groups": groups.iter().map(|(category, items)| json!({"category": category, "items": items})).collect::<Vec<_>>(),
+            "more": more,
+            "more_text": fill(&text("digest_more"), &[("count", &more.to_string())]),
+            "more_url": self.site_url,
+            "why": fill(&text("digest_why"), &[("list", &list.name), ("site", &self.site_name)]),
+            "preferences_url": self.audience.preferences_url(detail.subscriber.id),
+            "unsubscribe_url": unsubscribe_url,
+            "site_name": self.site_name,
+            "site_url": self.site_url,
+        });
+        let templates = &self.audience.templates;
+        let from = EmailAddress::parse(&list.from_address).map_err(|e| anyhow::anyhow!("list from address {e}"))?;
+        let host =
+            url::Url::parse(&self.base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        Ok(OutgoingMail {
+            from_name: list.from_name.clone(),
+            reply_to: Some(from.clone()),
+            from_address: from,
+            to_name: detail.subscriber.name.clone(),
+            to: EmailAddress::parse(&detail.subscriber.email).map_err(|e| anyhow::anyhow!("stored address {e}"))?,
+            subject,
+            text: templates.render("email/digest.txt", lang, context.clone())?,
+            html: templates.render("email/digest.html", lang, context)?,
+            message_id: message_id(&format!("digest.{}.{}", delivery.run_id, detail.subscriber.id), &self.base_url),
+            headers: vec![
+                ("List-Id", format!("<{}.{host}>", list.slug)),
+                ("List-Unsubscribe", format!("<{unsubscribe_url}>")),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned()),
+            ],
+        })
+    }
+}
+
+/// A delivery stand-in for previews: nothing is claimed, the window ends now.
+pub fn preview_delivery(list_id: i64, subscriber_id: i64, now: DateTime<Utc>) -> ClaimedDelivery {
+    ClaimedDelivery { id: 0, run_id: 0, list_id, subscriber_id, attempts: 0, window_end: now, scheduled_at: now }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn dates_read_naturally() {
+        let at = chrono_tz::Asia::Ho_Chi_Minh.with_ymd_and_hms(2026, 11, 25, 6, 0, 0).unwrap();
+        assert_eq!(long_date(at, Language::Vi), "Thứ Tư, 25/11/2026");
+        assert_eq!(long_date(at, Language::En), "Wednesday, 25 Nov 2026");
+        assert_eq!(short_date(at, Language::Vi), "25/11");
+    }
+
+    #[test]
+    fn summaries_are_cut_at_a_word() {
+        assert_eq!(cut_at_word("Lúa mùa bội thu", 50), "Lúa mùa bội thu");
+        assert_eq!(cut_at_word("Lúa mùa bội thu ở Hiệp Hòa", 12), "Lúa mùa bội…");
+        assert_eq!(plain_text("<p>Nông dân &amp; <b>hợp tác xã</b></p><p>vui</p>"), "Nông dân & hợp tác xã vui");
+    }
+}
