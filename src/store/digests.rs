@@ -122,7 +122,7 @@ pub trait DigestStore: Send + Sync {
         articles: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Back to the queue, to be tried at `next_attempt_at`.
+    /// Back to the queue, to be tried at `next_attempt_at` (cancelled if its run was).
     async fn retry_delivery(
         &self,
         delivery_id: i64,
@@ -132,6 +132,7 @@ pub trait DigestStore: Send + Sync {
     /// Failed for good; with `bounce`, the subscriber is marked bounced and not mailed again.
     async fn fail_delivery(&self, delivery: &ClaimedDelivery, error: &str, bounce: bool) -> Result<(), StoreError>;
     /// Releases leases this process holds (at shutdown), so nothing stays claimed.
+    /// Deliveries of a cancelled run are cancelled instead.
     async fn release_deliveries(&self, ids: &[i64]) -> Result<(), StoreError>;
     /// Marks sending runs with nothing left queued or in flight as done.
     async fn complete_runs(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
@@ -357,7 +358,8 @@ macro_rules! digest_store_impl {
                 }
 
                 async fn retry_delivery(&self, delivery_id: i64, next_attempt_at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE deliveries SET status = 'queued', lease_until = NULL, next_attempt_at = $2, last_error = $3 WHERE id = $1")
+                    sqlx::query("UPDATE deliveries SET status = CASE WHEN (SELECT r.status FROM digest_runs r WHERE r.id = deliveries.run_id) = 'cancelled' \
+                         THEN 'cancelled' ELSE 'queued' END, lease_until = NULL, next_attempt_at = $2, last_error = $3 WHERE id = $1")
                         .bind(delivery_id)
                         .bind(next_attempt_at)
                         .bind(error)
@@ -388,7 +390,8 @@ macro_rules! digest_store_impl {
                         return Ok(());
                     }
                     let mut q = QueryBuilder::<$db>::new(
-                        "UPDATE deliveries SET status = 'queued', lease_until = NULL, attempts = attempts - 1 WHERE status = 'sending' AND id IN (",
+                        "UPDATE deliveries SET status = CASE WHEN (SELECT r.status FROM digest_runs r WHERE r.id = deliveries.run_id) = 'cancelled' \
+                         THEN 'cancelled' ELSE 'queued' END, lease_until = NULL, attempts = attempts - 1 WHERE status = 'sending' AND id IN (",
                     );
                     let mut sep = q.separated(", ");
                     for id in ids {

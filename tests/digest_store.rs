@@ -1,0 +1,158 @@
+//! Digest runs and deliveries in the store, on SQLite and PostgreSQL: one run per list and
+//! time, leases, cursors that move only with a sent delivery, and what a digest holds.
+
+mod common;
+
+use std::sync::Arc;
+
+use bantin::config::Language;
+use bantin::domain::ArticleInput;
+use bantin::domain::audience::{ListDefaults, ListInput, SubscriberStatus, SubscriptionStatus};
+use bantin::domain::email::EmailAddress;
+use bantin::store::audience::NewSubscriber;
+use bantin::store::digests::RunStatus;
+use bantin::store::{PreparedArticle, Store};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde_json::{Map, Value, json};
+
+const TZ: chrono_tz::Tz = chrono_tz::Asia::Ho_Chi_Minh;
+
+fn article(id: &str, category: &[&str], now: DateTime<Utc>) -> PreparedArticle {
+    let value: Value = json!({"id": id, "title": format!("Bài {id}"), "category": category,
+        "content_html": "<p>Nội dung</p>", "published_at": now.to_rfc3339()});
+    let input = ArticleInput::from_json(&value, TZ).unwrap();
+    let content_hash = input.content_hash();
+    PreparedArticle { input, url: format!("https://x.example/{id}"), content_hash }
+}
+
+async fn publish(store: &Arc<dyn Store>, items: Vec<PreparedArticle>, now: DateTime<Utc>) {
+    for result in store.upsert_articles(&items, now).await.unwrap() {
+        result.unwrap();
+    }
+}
+
+async fn setup(backend: common::Backend) -> Option<(common::TestDatabase, Arc<dyn Store>, i64, Vec<i64>)> {
+    let db = common::TestDatabase::new(backend).await?;
+    let store = db.store().await;
+    let defaults = ListDefaults {
+        timezone: TZ,
+        language: Language::Vi,
+        from_name: "Tin".into(),
+        from_address: "bantin@hiephoa.example".into(),
+    };
+    let input = ListInput::from_json(&json!({"name": "Sáng", "categories": ["tin-tuc"]}), &defaults).unwrap();
+    let t0 = Utc::now() - Duration::hours(2);
+    let list = store.create_list(&input, t0).await.unwrap();
+    let rows: Vec<NewSubscriber> = ["an@x.vn", "binh@x.vn", "chi@x.vn"]
+        .iter()
+        .map(|address| NewSubscriber {
+            email: EmailAddress::parse(address).unwrap(),
+            name: String::new(),
+            language: Language::Vi,
+            status: SubscriberStatus::Active,
+            attributes: Map::new(),
+            list_ids: vec![list.id],
+        })
+        .collect();
+    let ids =
+        store.merge_subscribers(&rows, SubscriptionStatus::Active, t0).await.unwrap().iter().map(|m| m.id).collect();
+    Some((db, store, list.id, ids))
+}
+
+both_backends!(a_run_is_made_once_and_queues_each_active_subscriber_once, |backend| async move {
+    let Some((_db, store, list, subscribers)) = setup(backend).await else {
+        return;
+    };
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    store
+        .update_subscriber(subscribers[2], "", Language::Vi, SubscriberStatus::Bounced, &Map::new(), now)
+        .await
+        .unwrap();
+    let run = store.create_run(list, now, now, RunStatus::Pending, now).await.unwrap().expect("created");
+    assert_eq!(
+        store.create_run(list, now, now, RunStatus::Pending, now).await.unwrap(),
+        None,
+        "unique per list and time"
+    );
+    assert!(store.run_exists(list, now).await.unwrap());
+    assert_eq!(store.pending_runs().await.unwrap(), [run]);
+    assert_eq!(store.enqueue_run(run, now).await.unwrap(), Some(2), "the bounced subscriber is left out");
+    assert_eq!(store.enqueue_run(run, now).await.unwrap(), None, "another instance got there first");
+    let summary = store.run(run).await.unwrap().unwrap();
+    assert_eq!((summary.status, summary.queued), (RunStatus::Sending, 2));
+    assert_eq!(store.queue_depth().await.unwrap(), 2);
+});
+
+both_backends!(leases_expire_and_cursors_move_only_when_sent, |backend| async move {
+    let Some((_db, store, list, subscribers)) = setup(backend).await else {
+        return;
+    };
+    let t1 = Utc::now() - Duration::minutes(30);
+    publish(&store, vec![article("kt1", &["Tin Tức", "Kinh tế"], t1), article("tt1", &["Thể thao"], t1)], t1).await;
+    let at = (Utc::now() - Duration::minutes(1)).duration_trunc(Duration::seconds(1)).unwrap();
+    let run = store.create_run(list, at, at, RunStatus::Pending, at).await.unwrap().unwrap();
+    store.enqueue_run(run, at).await.unwrap();
+    let now = Utc::now();
+    let claimed = store.claim_deliveries(now, now + Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(store.claim_deliveries(now, now + Duration::minutes(5), 10).await.unwrap().is_empty(), "leased");
+    // A crashed sender's lease expires and the delivery is claimed again.
+    let later = now + Duration::minutes(6);
+    let again = store.claim_deliveries(later, later + Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(again.len(), 3);
+    assert_eq!(again[0].attempts, 2);
+    let first = &again[0];
+    let content = store.digest_content(first.subscriber_id, list, first.window_end, 20).await.unwrap();
+    let titles: Vec<&str> = content.articles.iter().map(|a| a.title.as_str()).collect();
+    assert_eq!(titles, ["Bài kt1"], "only the list's categories");
+    store.close_delivery(first, true, content.total, later).await.unwrap();
+    store.retry_delivery(again[1].id, later + Duration::minutes(1), "451 try later").await.unwrap();
+    store.fail_delivery(&again[2], "550 no such user", true).await.unwrap();
+    let bounced = store.subscriber(again[2].subscriber_id).await.unwrap().unwrap();
+    assert_eq!(bounced.subscriber.status, SubscriberStatus::Bounced);
+    // An update and a new article after the run; the next run holds only the new one.
+    let t2 = Utc::now();
+    let mut updated = article("kt1", &["Tin Tức", "Kinh tế"], t1);
+    updated.input.title = "Bài kt1 (cập nhật)".into();
+    updated.content_hash = updated.input.content_hash();
+    publish(&store, vec![updated, article("xh1", &["Tin Tức", "Xã hội"], t2)], t2).await;
+    let end = t2 + Duration::seconds(1);
+    let next = store.digest_content(first.subscriber_id, list, end, 20).await.unwrap();
+    assert_eq!(next.articles.iter().map(|a| a.source_id.as_str()).collect::<Vec<_>>(), ["xh1"]);
+    // The retried subscriber never got the first digest: both articles are still new to them.
+    let pending = store.digest_content(again[1].subscriber_id, list, end, 20).await.unwrap();
+    assert_eq!(pending.total, 2);
+    assert!(subscribers.contains(&again[1].subscriber_id));
+    // A retracted article is left out.
+    store.retract_article("xh1", Utc::now()).await.unwrap();
+    assert_eq!(store.digest_content(first.subscriber_id, list, end, 20).await.unwrap().total, 0);
+    // Retried delivery comes back when due; the run finishes when it is closed.
+    assert!(store.claim_deliveries(later, later + Duration::minutes(5), 10).await.unwrap().is_empty());
+    let due = later + Duration::minutes(2);
+    let retried = store.claim_deliveries(due, due + Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(store.complete_runs(due).await.unwrap(), 0, "one still in flight");
+    store.close_delivery(&retried[0], true, 2, due).await.unwrap();
+    assert_eq!(store.complete_runs(due).await.unwrap(), 1);
+    let summary = store.run(run).await.unwrap().unwrap();
+    assert_eq!((summary.status, summary.sent, summary.failed, summary.queued), (RunStatus::Done, 2, 1, 0));
+});
+
+both_backends!(a_cancelled_run_sends_nothing_more, |backend| async move {
+    let Some((_db, store, list, _)) = setup(backend).await else {
+        return;
+    };
+    let at = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let run = store.create_run(list, at, at, RunStatus::Pending, at).await.unwrap().unwrap();
+    store.enqueue_run(run, at).await.unwrap();
+    let now = Utc::now();
+    let one = store.claim_deliveries(now, now + Duration::minutes(5), 1).await.unwrap();
+    assert!(store.cancel_run(run, now).await.unwrap());
+    assert!(!store.cancel_run(run, now).await.unwrap());
+    assert!(store.claim_deliveries(now, now + Duration::minutes(5), 10).await.unwrap().is_empty());
+    store.release_deliveries(&[one[0].id]).await.unwrap();
+    let summary = store.run(run).await.unwrap().unwrap();
+    assert_eq!((summary.status, summary.skipped, summary.queued), (RunStatus::Cancelled, 3, 0));
+    assert_eq!(store.runs(Some(list), 10).await.unwrap().len(), 1);
+    assert_eq!(store.runs(None, 10).await.unwrap()[0].id, run);
+});
