@@ -24,6 +24,7 @@ use crate::store::{Change, StoreError};
 use crate::telemetry::{self, LogFormat};
 
 mod admin;
+mod digest;
 mod subscribers;
 
 /// Exit code for a configuration that stops start-up.
@@ -71,6 +72,11 @@ enum Command {
     Subscribers {
         #[command(subcommand)]
         command: subscribers::SubscribersCommand,
+    },
+    /// Run a digest now, or preview one.
+    Digest {
+        #[command(subcommand)]
+        command: digest::DigestCommand,
     },
 }
 
@@ -123,6 +129,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Import { paths } => import(config, &paths).await,
         Command::Admin { command } => admin::run(command, config).await,
         Command::Subscribers { command } => subscribers::run(command, config).await,
+        Command::Digest { command } => digest::run(command, config).await,
     }
 }
 
