@@ -122,23 +122,17 @@ impl Digests {
         })
     }
 
-    /// The message for one delivery (also used by previews, with `delivery` made up).
-    pub fn render(
+    /// What every reader of a run sees: heading, date, articles grouped by category
+    /// (newest first), the "and N more" link.
+    pub fn page_context(
         &self,
         list: &MailingList,
-        detail: &SubscriberDetail,
         content: &DigestContent,
-        delivery: &ClaimedDelivery,
-    ) -> anyhow::Result<OutgoingMail> {
-        let lang = Language::parse(&detail.subscriber.language).unwrap_or(self.default_language);
-        let tz: Tz = list.timezone.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+        lang: Language,
+        day: DateTime<Tz>,
+    ) -> Value {
+        let tz = day.timezone();
         let t = self.audience.templates.strings(lang);
-        let text = |key: &str| t[key].as_str().unwrap_or_default().to_owned();
-        let day = delivery.scheduled_at.with_timezone(&tz);
-        let count = content.total.to_string();
-        let subject_key = if content.total == 0 { "digest_subject_empty" } else { "digest_subject" };
-        let subject =
-            fill(&text(subject_key), &[("list", &list.name), ("date", &short_date(day, lang)), ("count", &count)]);
         let other = if lang == Language::Vi { "Khác" } else { "Other" };
         let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
         for article in &content.articles {
@@ -150,23 +144,51 @@ impl Digests {
             }
         }
         let more = content.total - content.articles.len() as i64;
-        let preheader: Vec<&str> = content.articles.iter().take(3).map(|a| a.title.as_str()).collect();
-        let unsubscribe_url = self.audience.unsubscribe_url(detail.subscriber.id, Some(list.id));
-        let context = json!({
+        let subject_key = if content.total == 0 { "digest_subject_empty" } else { "digest_subject" };
+        let subject = fill(
+            t[subject_key].as_str().unwrap_or_default(),
+            &[("list", &list.name), ("date", &short_date(day, lang)), ("count", &content.total.to_string())],
+        );
+        json!({
             "subject": subject,
             "heading": list.name,
             "date": long_date(day, lang),
-            "preheader": preheader.join(" · "),
             "groups": groups.iter().map(|(category, items)| json!({"category": category, "items": items})).collect::<Vec<_>>(),
             "more": more,
-            "more_text": fill(&text("digest_more"), &[("count", &more.to_string())]),
+            "more_text": fill(t["digest_more"].as_str().unwrap_or_default(), &[("count", &more.to_string())]),
             "more_url": self.site_url,
-            "why": fill(&text("digest_why"), &[("list", &list.name), ("site", &self.site_name)]),
-            "preferences_url": self.audience.preferences_url(detail.subscriber.id),
-            "unsubscribe_url": unsubscribe_url,
             "site_name": self.site_name,
             "site_url": self.site_url,
-        });
+            "subscribe_url": format!("{}/subscribe?list={}", self.base_url, list.slug),
+        })
+    }
+
+    /// The message for one delivery (also used by previews, with `delivery` made up).
+    pub fn render(
+        &self,
+        list: &MailingList,
+        detail: &SubscriberDetail,
+        content: &DigestContent,
+        delivery: &ClaimedDelivery,
+    ) -> anyhow::Result<OutgoingMail> {
+        let lang = Language::parse(&detail.subscriber.language).unwrap_or(self.default_language);
+        let tz: Tz = list.timezone.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+        let t = self.audience.templates.strings(lang);
+        let mut context = self.page_context(list, content, lang, delivery.scheduled_at.with_timezone(&tz));
+        let subject = context["subject"].as_str().unwrap_or_default().to_owned();
+        let preheader: Vec<&str> = content.articles.iter().take(3).map(|a| a.title.as_str()).collect();
+        let unsubscribe_url = self.audience.unsubscribe_url(detail.subscriber.id, Some(list.id));
+        if let Some(map) = context.as_object_mut() {
+            map.insert("preheader".into(), preheader.join(" · ").into());
+            let why =
+                fill(t["digest_why"].as_str().unwrap_or_default(), &[("list", &list.name), ("site", &self.site_name)]);
+            map.insert("why".into(), why.into());
+            map.insert("preferences_url".into(), self.audience.preferences_url(detail.subscriber.id).into());
+            map.insert("unsubscribe_url".into(), unsubscribe_url.clone().into());
+            if delivery.run_id > 0 {
+                map.insert("view_url".into(), format!("{}/digests/{}", self.base_url, delivery.run_id).into());
+            }
+        }
         let templates = &self.audience.templates;
         let from = EmailAddress::parse(&list.from_address).map_err(|e| anyhow::anyhow!("list from address {e}"))?;
         let host =

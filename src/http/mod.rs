@@ -4,6 +4,7 @@ mod admin;
 mod articles;
 mod audience_api;
 mod auth;
+mod digests;
 pub mod error;
 mod feeds;
 pub mod form;
@@ -75,6 +76,7 @@ fn route_table() -> RouteTable {
     let table = ops::routes(RouteTable::new());
     let table = feeds::routes(table);
     let table = public::routes(table);
+    let table = digests::routes(table);
     let table = admin::routes(table);
     let table = audience_api::routes(table);
     articles::routes(table)

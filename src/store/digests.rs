@@ -113,6 +113,9 @@ pub trait DigestStore: Send + Sync {
         window_end: DateTime<Utc>,
         limit: usize,
     ) -> Result<DigestContent, StoreError>;
+    /// What a run holds for the public "view in browser" page: the list's articles that
+    /// became visible since the list's previous run (not personalised).
+    async fn run_content(&self, run_id: i64, limit: usize) -> Result<Option<(DigestRun, DigestContent)>, StoreError>;
     /// Sent (or nothing to send: `sent = false`): the delivery is closed and the
     /// subscription's cursor moves to the run's window end, in one transaction.
     async fn close_delivery(
@@ -178,6 +181,36 @@ macro_rules! digest_store_impl {
                     failed: row.try_get("failed")?,
                     skipped: row.try_get("skipped")?,
                 })
+            }
+
+            impl $store {
+                /// Visible articles that became visible in (since, until] in these category
+                /// paths (and below; none = every category), newest first.
+                async fn articles_between(
+                    conn: &mut $conn,
+                    paths: &[String],
+                    since: DateTime<Utc>,
+                    until: DateTime<Utc>,
+                    limit: usize,
+                ) -> Result<DigestContent, StoreError> {
+                    let mut q = QueryBuilder::<$db>::new(DIGEST_ARTICLES_HEAD);
+                    q.push_bind(since).push(" AND occurred_at <= ").push_bind(until).push(")");
+                    if !paths.is_empty() {
+                        q.push(" AND (");
+                        for (i, path) in paths.iter().enumerate() {
+                            if i > 0 {
+                                q.push(" OR ");
+                            }
+                            q.push("c.path = ").push_bind(path.clone()).push(" OR c.path LIKE ").push_bind(format!("{path}/%"));
+                        }
+                        q.push(")");
+                    }
+                    q.push(" ORDER BY a.published_at DESC, a.id DESC");
+                    let rows = q.build().fetch_all(&mut *conn).await?;
+                    let total = rows.len() as i64;
+                    let articles = rows.iter().take(limit).map(Self::article_from_row).collect::<Result<_, _>>()?;
+                    Ok(DigestContent { articles, total })
+                }
             }
 
             #[async_trait]
@@ -314,23 +347,25 @@ macro_rules! digest_store_impl {
                     let chosen = parse_string_list(row.try_get("chosen")?)?;
                     let covered = parse_string_list(row.try_get("covered")?)?;
                     let paths = if chosen.is_empty() { covered } else { chosen };
-                    let mut q = QueryBuilder::<$db>::new(DIGEST_ARTICLES_HEAD);
-                    q.push_bind(since).push(" AND occurred_at <= ").push_bind(window_end).push(")");
-                    if !paths.is_empty() {
-                        q.push(" AND (");
-                        for (i, path) in paths.iter().enumerate() {
-                            if i > 0 {
-                                q.push(" OR ");
-                            }
-                            q.push("c.path = ").push_bind(path.clone()).push(" OR c.path LIKE ").push_bind(format!("{path}/%"));
-                        }
-                        q.push(")");
-                    }
-                    q.push(" ORDER BY a.published_at DESC, a.id DESC");
-                    let rows = q.build().fetch_all(&mut *conn).await?;
-                    let total = rows.len() as i64;
-                    let articles = rows.iter().take(limit).map(Self::article_from_row).collect::<Result<_, _>>()?;
-                    Ok(DigestContent { articles, total })
+                    <$store>::articles_between(&mut conn, &paths, since, window_end, limit).await
+                }
+
+                async fn run_content(&self, run_id: i64, limit: usize) -> Result<Option<(DigestRun, DigestContent)>, StoreError> {
+                    let Some(run) = self.run(run_id).await? else { return Ok(None) };
+                    let mut conn = self.pool.acquire().await?;
+                    let row = sqlx::query(
+                        "SELECT l.categories, l.created_at, (SELECT MAX(p.window_end) FROM digest_runs p WHERE p.list_id = l.id \
+                         AND p.window_end < $2 AND p.status <> 'skipped') AS previous FROM lists l WHERE l.id = $1",
+                    )
+                    .bind(run.list_id)
+                    .bind(run.window_end)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    let paths = parse_string_list(row.try_get("categories")?)?;
+                    let previous: Option<DateTime<Utc>> = row.try_get("previous")?;
+                    let since = previous.unwrap_or(row.try_get("created_at")?);
+                    let content = <$store>::articles_between(&mut conn, &paths, since, run.window_end, limit).await?;
+                    Ok(Some((run, content)))
                 }
 
                 async fn close_delivery(&self, delivery: &ClaimedDelivery, sent: bool, articles: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
