@@ -103,6 +103,9 @@ pub struct Config {
     pub smtp_rate: u32,
     /// Tries per delivery before it fails for good (4xx replies and connection errors).
     pub delivery_attempts: u32,
+    /// How long a sender holds a claimed delivery; after a crash, it is sent again once
+    /// this has passed. Longer than the slowest send.
+    pub delivery_lease_seconds: u32,
 }
 
 /// A setting that stops start-up: its name and why.
@@ -119,7 +122,7 @@ struct Setting {
     env: &'static str,
 }
 
-const SETTINGS: [Setting; 18] = [
+const SETTINGS: [Setting; 19] = [
     Setting { key: "database_url", env: "BANTIN_DATABASE_URL" },
     Setting { key: "listen", env: "BANTIN_LISTEN" },
     Setting { key: "base_url", env: "BANTIN_BASE_URL" },
@@ -138,6 +141,7 @@ const SETTINGS: [Setting; 18] = [
     Setting { key: "smtp_connections", env: "BANTIN_SMTP_CONNECTIONS" },
     Setting { key: "smtp_rate", env: "BANTIN_SMTP_RATE" },
     Setting { key: "delivery_attempts", env: "BANTIN_DELIVERY_ATTEMPTS" },
+    Setting { key: "delivery_lease_seconds", env: "BANTIN_DELIVERY_LEASE_SECONDS" },
 ];
 
 /// Raw values with where each came from, so errors can name the place.
@@ -270,6 +274,7 @@ impl Config {
         let smtp_connections = parse_number(raw, "smtp_connections", 4, 1..=64)?;
         let smtp_rate = parse_number(raw, "smtp_rate", 0, 0..=100_000)?;
         let delivery_attempts = parse_number(raw, "delivery_attempts", 8, 1..=50)?;
+        let delivery_lease_seconds = parse_number(raw, "delivery_lease_seconds", 300, 1..=86_400)?;
         Ok(Config {
             database_url,
             listen,
@@ -289,6 +294,7 @@ impl Config {
             smtp_connections,
             smtp_rate,
             delivery_attempts,
+            delivery_lease_seconds,
         })
     }
 }

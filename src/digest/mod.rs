@@ -6,12 +6,13 @@
 
 pub mod render;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -21,16 +22,31 @@ use crate::domain::schedule::Schedule;
 use crate::mail::SendError;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::store::audience::MailingList;
-use crate::store::digests::{ClaimedDelivery, RunStatus};
+use crate::store::audience::{MailingList, SubscriberDetail};
+use crate::store::digests::{ClaimedDelivery, DigestContent, RunStatus};
 
-/// How long a claimed delivery is held before another sender may take it over.
-const LEASE: Duration = Duration::minutes(5);
 /// How often the worker looks for due runs and deliveries when idle.
 const TICK: StdDuration = StdDuration::from_secs(1);
 /// First retry delay; doubled per attempt, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::seconds(15);
 const MAX_BACKOFF: Duration = Duration::hours(1);
+
+/// Deliveries claimed per batch for each SMTP connection.
+const CLAIM_PER_CONNECTION: usize = 16;
+
+/// Content shared by subscriptions with the same list, cursor and categories.
+type ContentKey = (i64, DateTime<Utc>, String);
+
+/// What a claimed delivery needs before it can be sent.
+enum Prepared {
+    Ready {
+        list: Arc<MailingList>,
+        detail: Box<SubscriberDetail>,
+        content: Arc<DigestContent>,
+    },
+    /// The list, subscriber or subscription is gone: nothing to send.
+    Gone(&'static str),
+}
 
 /// What happened to one claimed delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +75,8 @@ pub struct Digests {
     audience: Arc<Audience>,
     metrics: Arc<Metrics>,
     grace: Duration,
+    /// How long a claimed delivery is held before another sender may take it over.
+    lease: Duration,
     items: usize,
     attempts: u32,
     concurrency: usize,
@@ -84,6 +102,7 @@ impl Digests {
             audience,
             metrics,
             grace: Duration::minutes(i64::from(config.digest_grace_minutes)),
+            lease: Duration::seconds(i64::from(config.delivery_lease_seconds)),
             items: config.digest_items,
             attempts: config.delivery_attempts,
             concurrency: config.smtp_connections as usize,
@@ -144,18 +163,38 @@ impl Digests {
         Ok(queued)
     }
 
-    /// Claims up to one batch of due deliveries and sends them concurrently, waiting for
-    /// all; returns how many were handled. Marks finished runs as done.
+    /// Claims a batch of due deliveries and sends them, at most `smtp_connections` at a
+    /// time, each closed as soon as it is sent (so a crash repeats at most the sends in
+    /// flight); returns how many were handled. Marks finished runs as done.
     pub async fn send_batch(self: &Arc<Self>) -> anyhow::Result<usize> {
         let started = std::time::Instant::now();
         let now = Utc::now();
-        let claimed = self.store.claim_deliveries(now, now + LEASE, self.concurrency as i64).await?;
+        let limit = (self.concurrency * CLAIM_PER_CONNECTION) as i64;
+        let claimed = self.store.claim_deliveries(now, now + self.lease, limit).await?;
         let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        // What the batch shares is read once: the lists, the subscribers, and the
+        // content of each (list, cursor, categories), which most subscribers have in common.
+        let lists: HashMap<i64, Arc<MailingList>> =
+            self.store.lists().await?.into_iter().map(|l| (l.id, Arc::new(l))).collect();
+        let ids: Vec<i64> = claimed.iter().map(|d| d.subscriber_id).collect();
+        let mut subscribers: HashMap<i64, SubscriberDetail> =
+            self.store.subscribers_by_id(&ids).await?.into_iter().map(|d| (d.subscriber.id, d)).collect();
+        let mut contents: HashMap<ContentKey, Arc<DigestContent>> = HashMap::new();
+        let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut sends = JoinSet::new();
         for delivery in claimed {
+            let prepared = self.prepare(&delivery, &lists, &mut subscribers, &mut contents).await;
+            let permit = slots.clone().acquire_owned().await?;
             let digests = self.clone();
             sends.spawn(async move {
-                let outcome = digests.deliver(&delivery).await;
+                let outcome = match prepared {
+                    Ok(prepared) => digests.deliver(&delivery, prepared).await,
+                    Err(e) => Err(e),
+                };
+                drop(permit);
                 (delivery, outcome)
             });
         }
@@ -163,17 +202,15 @@ impl Digests {
             match joined {
                 Ok((_, Ok(outcome))) => self.metrics.record_delivery(outcome.as_str()),
                 Ok((delivery, Err(e))) => {
-                    // The store could not record the outcome: the lease expires and the
-                    // delivery is claimed again (the same Message-ID is used).
+                    // The outcome could not be recorded: the lease expires and the delivery
+                    // is claimed again (with the same Message-ID).
                     tracing::error!(delivery = delivery.id, error = format!("{e:#}"), "cannot record a delivery");
                 }
                 Err(e) => tracing::error!(error = %e, "a digest sender panicked"),
             }
         }
-        if count > 0 {
-            self.store.complete_runs(Utc::now()).await?;
-        }
-        if self.rate > 0 && count > 0 {
+        self.store.complete_runs(Utc::now()).await?;
+        if self.rate > 0 {
             let least = StdDuration::from_secs_f64(count as f64 / f64::from(self.rate));
             if let Some(rest) = least.checked_sub(started.elapsed()) {
                 tokio::time::sleep(rest).await;
@@ -182,21 +219,48 @@ impl Digests {
         Ok(count)
     }
 
+    /// Gathers what one delivery needs, reusing content already read for the batch.
+    async fn prepare(
+        &self,
+        delivery: &ClaimedDelivery,
+        lists: &HashMap<i64, Arc<MailingList>>,
+        subscribers: &mut HashMap<i64, SubscriberDetail>,
+        contents: &mut HashMap<ContentKey, Arc<DigestContent>>,
+    ) -> anyhow::Result<Prepared> {
+        let Some(list) = lists.get(&delivery.list_id) else { return Ok(Prepared::Gone("the list was deleted")) };
+        let Some(detail) = subscribers.remove(&delivery.subscriber_id) else {
+            return Ok(Prepared::Gone("the subscriber was deleted"));
+        };
+        let Some(subscription) = detail.subscriptions.iter().find(|s| s.list_id == list.id) else {
+            return Ok(Prepared::Gone("the subscription was removed"));
+        };
+        let paths = if subscription.categories.is_empty() { &list.categories } else { &subscription.categories };
+        let key = (list.id, subscription.sent_through, paths.join("\n"));
+        let content = match contents.get(&key) {
+            Some(content) => content.clone(),
+            None => {
+                let content = Arc::new(
+                    self.store
+                        .articles_between(paths, subscription.sent_through, delivery.window_end, self.items)
+                        .await?,
+                );
+                contents.insert(key, content.clone());
+                content
+            }
+        };
+        Ok(Prepared::Ready { list: list.clone(), detail: Box::new(detail), content })
+    }
+
     /// Renders and sends one claimed delivery, and records the outcome.
-    pub async fn deliver(&self, delivery: &ClaimedDelivery) -> anyhow::Result<Outcome> {
+    async fn deliver(&self, delivery: &ClaimedDelivery, prepared: Prepared) -> anyhow::Result<Outcome> {
         let started = std::time::Instant::now();
-        let Some(detail) = self.store.subscriber(delivery.subscriber_id).await? else {
-            self.store.fail_delivery(delivery, "the subscriber was deleted", false).await?;
-            return Ok(Outcome::Failed);
+        let (list, detail, content) = match prepared {
+            Prepared::Gone(why) => {
+                self.store.fail_delivery(delivery, why, false).await?;
+                return Ok(Outcome::Failed);
+            }
+            Prepared::Ready { list, detail, content } => (list, detail, content),
         };
-        let Some(list) = self.store.lists().await?.into_iter().find(|l| l.id == delivery.list_id) else {
-            self.store.fail_delivery(delivery, "the list was deleted", false).await?;
-            return Ok(Outcome::Failed);
-        };
-        let content = self
-            .store
-            .digest_content(delivery.subscriber_id, delivery.list_id, delivery.window_end, self.items)
-            .await?;
         if content.total == 0 && !list.send_empty {
             self.store.close_delivery(delivery, false, 0, Utc::now()).await?;
             return Ok(Outcome::Skipped);

@@ -55,6 +55,9 @@ pub struct Subscription {
     /// The subscriber's narrowing of the list's categories; empty = all of them.
     pub categories: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// Articles that became visible up to this time have been sent (or were there before
+    /// the subscription).
+    pub sent_through: DateTime<Utc>,
 }
 
 /// A subscriber with their subscriptions.
@@ -191,6 +194,8 @@ pub trait AudienceStore: Send + Sync {
 
     async fn subscriber(&self, id: i64) -> Result<Option<SubscriberDetail>, StoreError>;
     async fn subscriber_by_email(&self, email: &EmailAddress) -> Result<Option<SubscriberDetail>, StoreError>;
+    /// These subscribers (those that exist), in id order.
+    async fn subscribers_by_id(&self, ids: &[i64]) -> Result<Vec<SubscriberDetail>, StoreError>;
     async fn search_subscribers(&self, query: &SubscriberQuery) -> Result<Vec<Subscriber>, StoreError>;
     /// Every subscriber (of one list), in id order, from `after_id`, for export.
     async fn export_subscribers(
@@ -420,7 +425,8 @@ macro_rules! audience_store_impl {
                         return Ok(by_subscriber);
                     }
                     let mut q = QueryBuilder::<$db>::new(
-                        "SELECT ss.subscriber_id, ss.list_id, l.slug, ss.status, ss.categories, ss.created_at \
+                        "SELECT ss.subscriber_id, ss.list_id, l.slug, ss.status, ss.categories, ss.created_at, \
+                         COALESCE(ss.sent_through, ss.created_at) AS sent_through \
                          FROM subscriptions ss JOIN lists l ON l.id = ss.list_id WHERE ss.subscriber_id IN (",
                     );
                     let mut sep = q.separated(", ");
@@ -435,6 +441,7 @@ macro_rules! audience_store_impl {
                             status: parse_subscription_status(row.try_get("status")?)?,
                             categories: parse_string_list(row.try_get("categories")?)?,
                             created_at: row.try_get("created_at")?,
+                            sent_through: row.try_get("sent_through")?,
                         });
                     }
                     Ok(by_subscriber)
@@ -596,6 +603,22 @@ macro_rules! audience_store_impl {
 
                 async fn subscriber_by_email(&self, email: &EmailAddress) -> Result<Option<SubscriberDetail>, StoreError> {
                     self.detail_where("s.email_key = ", email.key()).await
+                }
+
+                async fn subscribers_by_id(&self, ids: &[i64]) -> Result<Vec<SubscriberDetail>, StoreError> {
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut conn = self.pool.acquire().await?;
+                    let mut q = QueryBuilder::<$db>::new(format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s WHERE s.id IN ("));
+                    let mut sep = q.separated(", ");
+                    for id in ids {
+                        sep.push_bind(*id);
+                    }
+                    q.push(") ORDER BY s.id");
+                    let rows = q.build().fetch_all(&mut *conn).await?;
+                    let subscribers = rows.iter().map(subscriber_from_row).collect::<Result<Vec<_>, _>>()?;
+                    Self::details(&mut conn, subscribers).await
                 }
 
                 async fn search_subscribers(&self, query: &SubscriberQuery) -> Result<Vec<Subscriber>, StoreError> {

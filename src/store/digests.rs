@@ -116,6 +116,15 @@ pub trait DigestStore: Send + Sync {
     /// What a run holds for the public "view in browser" page: the list's articles that
     /// became visible since the list's previous run (not personalised).
     async fn run_content(&self, run_id: i64, limit: usize) -> Result<Option<(DigestRun, DigestContent)>, StoreError>;
+    /// Visible articles that became visible in (since, until] in these category paths and
+    /// below (none = every category), newest first, at most `limit` listed.
+    async fn articles_between(
+        &self,
+        paths: &[String],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<DigestContent, StoreError>;
     /// Sent (or nothing to send: `sent = false`): the delivery is closed and the
     /// subscription's cursor moves to the run's window end, in one transaction.
     async fn close_delivery(
@@ -148,6 +157,8 @@ pub trait DigestStore: Send + Sync {
 macro_rules! digest_store_impl {
     ($store:ty, $conn:ty, $db:ty, $claim_lock:literal) => {
         const _: () = {
+            use std::collections::HashMap;
+
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use sqlx::{QueryBuilder, Row};
@@ -311,21 +322,33 @@ macro_rules! digest_store_impl {
                     .bind(limit)
                     .fetch_all(self.writer())
                     .await?;
+                    let mut runs: HashMap<i64, (i64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+                    let run_ids: std::collections::BTreeSet<i64> =
+                        rows.iter().map(|r| r.try_get("run_id")).collect::<Result<_, _>>()?;
+                    if !run_ids.is_empty() {
+                        let mut q = QueryBuilder::<$db>::new("SELECT id, list_id, window_end, scheduled_at FROM digest_runs WHERE id IN (");
+                        let mut sep = q.separated(", ");
+                        for id in &run_ids {
+                            sep.push_bind(*id);
+                        }
+                        q.push(")");
+                        for run in q.build().fetch_all(&self.pool).await? {
+                            runs.insert(run.try_get("id")?, (run.try_get("list_id")?, run.try_get("window_end")?, run.try_get("scheduled_at")?));
+                        }
+                    }
                     let mut claimed = Vec::with_capacity(rows.len());
                     for row in &rows {
                         let run_id: i64 = row.try_get("run_id")?;
-                        let run = sqlx::query("SELECT list_id, window_end, scheduled_at FROM digest_runs WHERE id = $1")
-                            .bind(run_id)
-                            .fetch_one(&self.pool)
-                            .await?;
+                        let (list_id, window_end, scheduled_at) =
+                            *runs.get(&run_id).ok_or_else(|| StoreError::Corrupt(format!("delivery of a missing run {run_id}")))?;
                         claimed.push(ClaimedDelivery {
                             id: row.try_get("id")?,
                             run_id,
-                            list_id: run.try_get("list_id")?,
+                            list_id,
                             subscriber_id: row.try_get("subscriber_id")?,
                             attempts: row.try_get("attempts")?,
-                            window_end: run.try_get("window_end")?,
-                            scheduled_at: run.try_get("scheduled_at")?,
+                            window_end,
+                            scheduled_at,
                         });
                     }
                     claimed.sort_by_key(|d| d.id);
@@ -348,6 +371,11 @@ macro_rules! digest_store_impl {
                     let covered = parse_string_list(row.try_get("covered")?)?;
                     let paths = if chosen.is_empty() { covered } else { chosen };
                     <$store>::articles_between(&mut conn, &paths, since, window_end, limit).await
+                }
+
+                async fn articles_between(&self, paths: &[String], since: DateTime<Utc>, until: DateTime<Utc>, limit: usize) -> Result<DigestContent, StoreError> {
+                    let mut conn = self.pool.acquire().await?;
+                    <$store>::articles_between(&mut conn, paths, since, until, limit).await
                 }
 
                 async fn run_content(&self, run_id: i64, limit: usize) -> Result<Option<(DigestRun, DigestContent)>, StoreError> {
