@@ -209,6 +209,15 @@ both_backends!(bad_input_gets_a_4xx_naming_the_field, |backend| async move {
     let (status, answer) = raw(&app, Method::POST, import, "text/csv", b"name,phone\nLan,0912\n".to_vec()).await;
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("no email column"), "{answer}");
+
+    // JSON bodies are small; a CSV import may be far larger than the 2 MB of the article API.
+    let big_list = json!({"name": "x", "description": "x".repeat(100_000)});
+    let (status, answer) = call(&app, Method::POST, lists, Some(big_list)).await;
+    assert_eq!(status, 413, "{answer}");
+    let mut big_csv = b"email,notes\nlan@example.vn,".to_vec();
+    big_csv.resize(big_csv.len() + 3 * 1024 * 1024, b'x');
+    let (status, report) = raw(&app, Method::POST, import, "text/csv", big_csv).await;
+    assert_eq!((status, report["rows"].as_u64()), (200, Some(1)), "{report}");
 });
 
 both_backends!(every_list_and_subscriber_route_refuses_a_request_without_a_valid_token, |backend| async move {

@@ -89,22 +89,18 @@ fn list_json(list: &MailingList) -> Value {
 
 /// The fields of a list an admin writes, as `ListInput::from_json` reads them.
 fn list_input_json(list: &MailingList) -> Map<String, Value> {
-    let value = json!({
-        "slug": list.slug,
-        "name": list.name,
-        "description": list.description,
-        "categories": list.categories,
-        "schedule": list.schedule,
-        "timezone": list.timezone,
-        "language": list.language,
-        "from_name": list.from_name,
-        "from_address": list.from_address,
-        "double_opt_in": list.double_opt_in,
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    Map::from_iter([
+        ("slug".to_owned(), json!(list.slug)),
+        ("name".to_owned(), json!(list.name)),
+        ("description".to_owned(), json!(list.description)),
+        ("categories".to_owned(), json!(list.categories)),
+        ("schedule".to_owned(), json!(list.schedule)),
+        ("timezone".to_owned(), json!(list.timezone)),
+        ("language".to_owned(), json!(list.language)),
+        ("from_name".to_owned(), json!(list.from_name)),
+        ("from_address".to_owned(), json!(list.from_address)),
+        ("double_opt_in".to_owned(), json!(list.double_opt_in)),
+    ])
 }
 
 async fn lists(State(state): State<AppState>, _client: ApiClient) -> Result<Json<Value>, ApiError> {
