@@ -302,6 +302,9 @@ both_backends!(a_subscriber_is_created_read_changed_and_erased, |backend| async 
         .map(|s| (s["list"].as_str().unwrap(), s["status"].as_str().unwrap()))
         .collect();
     assert_eq!(standing, [("ban-tin-chieu", "active"), ("ban-tin-sang", "unsubscribed")]);
+    let (status, left) = call(&app, Method::PATCH, &location, Some(json!({"status": "unsubscribed"}))).await;
+    assert_eq!(status, 200, "{left}");
+    assert!(left["subscriptions"].as_array().unwrap().iter().all(|s| s["status"] == "unsubscribed"), "{left}");
     let (status, blocked) = call(&app, Method::PATCH, &location, Some(json!({"status": "blocklisted"}))).await;
     assert_eq!((status, blocked["status"].as_str()), (200, Some("blocklisted")));
 
@@ -322,7 +325,10 @@ both_backends!(a_subscriber_is_created_read_changed_and_erased, |backend| async 
         .map(|(_, action, _)| (action, subject.clone()))
         .collect();
     let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
-    assert_eq!(names, ["subscriber.create", "subscriber.update", "subscriber.update", "subscriber.delete"]);
+    assert_eq!(
+        names,
+        ["subscriber.create", "subscriber.update", "subscriber.update", "subscriber.update", "subscriber.delete"]
+    );
     let log = app.store.audit_log(None, 100).await.unwrap();
     assert!(log.iter().all(|e| !e.detail.to_string().contains("example.vn")), "no address in the audit log");
 });
@@ -523,6 +529,13 @@ both_backends!(double_opt_in_mails_a_confirmation_link, |backend| async move {
     let mail = wait_for_mail(&app, 1).await;
     assert!(mail[0].contains("lan@example.vn"), "{}", mail[0]);
     assert!(mail[0].contains("https://tin.hiephoa.example/confirm/"), "{}", mail[0]);
+
+    // An admin may confirm them: the waiting subscription is confirmed too.
+    let path = format!("/api/v1/subscribers/{}", created["id"]);
+    let (status, confirmed) = call(&app, Method::PATCH, &path, Some(json!({"status": "active"}))).await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(confirmed["subscriptions"][0]["status"], "active");
+    assert!(confirmed["confirmed_at"].is_string());
 
     // Said to be active: no email.
     let body = json!({"email": "minh@example.vn", "lists": ["ban-tin-sang"], "status": "active"});

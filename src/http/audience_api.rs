@@ -300,7 +300,8 @@ async fn show_subscriber(
 }
 
 /// Changes the fields given. `lists` replaces the set: lists left out are unsubscribed,
-/// new ones join with the subscriber's standing; no confirmation email is sent.
+/// new ones join with the subscriber's standing; no confirmation email is sent. Status
+/// `active` confirms their waiting subscriptions, `unsubscribed` ends them all.
 async fn update_subscriber(
     State(state): State<AppState>,
     client: ApiClient,
@@ -344,6 +345,17 @@ async fn update_subscriber(
             _ => SubscriptionStatus::Unsubscribed,
         };
         state.store.set_subscriptions(id, &kept, joining, now).await?;
+    }
+    // A status given applies to the subscriptions as well: confirmed on every list, or
+    // off every list.
+    match patch.status {
+        Some(SubscriberStatus::Active) => {
+            state.store.confirm_subscriber(id, now).await?;
+        }
+        Some(SubscriberStatus::Unsubscribed) => {
+            state.store.unsubscribe(id, None, now).await?;
+        }
+        _ => {}
     }
     let fields: Vec<&str> = [
         ("name", patch.name.is_some()),
