@@ -18,7 +18,6 @@ use crate::http::{self, AppState};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
-use crate::templates::Templates;
 use crate::workers;
 
 pub struct Application {
@@ -79,8 +78,7 @@ impl Application {
         let feeds = Arc::new(FeedBuilder::new(services.store.clone(), config.clone(), cache, services.metrics.clone()));
         // Serve the last builds at once after a restart; replay only newer events.
         let feed_cursor = feeds.load().await.context("cannot load the prerendered feeds")?;
-        let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
-        let audience = Arc::new(Audience::new(&config, services.store.clone(), templates).await?);
+        let audience = Arc::new(Audience::load(&config, services.store.clone()).await?);
         let digests =
             Arc::new(Digests::new(&config, services.store.clone(), audience.clone(), services.metrics.clone()));
         let state = AppState {

@@ -216,8 +216,7 @@ async fn demo(config: Config) -> anyhow::Result<ExitCode> {
 
 /// The demo lists and the morning list's subscribers; what exists already is left alone.
 async fn demo_audience(config: &Config, services: &Services) -> anyhow::Result<(usize, usize)> {
-    let templates = std::sync::Arc::new(crate::templates::Templates::load(config.templates_dir.as_deref())?);
-    let audience = crate::audience::Audience::new(config, services.store.clone(), templates).await?;
+    let audience = crate::audience::Audience::load(config, services.store.clone()).await?;
     let defaults = audience.list_defaults();
     let now = chrono::Utc::now();
     let mut created = 0;

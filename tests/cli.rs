@@ -1,4 +1,4 @@
-//! The real `bantin` binary: configuration errors, tokens, import, demo, and `serve`
+//! The real `bantin` binary: configuration errors, tokens, import, demo, subscribers, and `serve`
 //! with nothing configured.
 
 use std::io::{BufRead, BufReader};
@@ -149,4 +149,120 @@ fn demo_loads_vietnamese_articles_with_some_scheduled() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("30 new, 0 updated, 0 unchanged, 0 failed"), "{stdout}");
     assert!(stdout.contains("27 published, 3 scheduled"), "{stdout}");
+}
+
+/// A list in the default database of `dir` (the CLI has no command for lists).
+fn create_list(dir: &Path, name: &str) {
+    let out = run(bantin(dir).arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = bantin::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.join("data/bantin.db").display()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = bantin::store::connect(&url).await.unwrap();
+        let defaults = bantin::domain::audience::ListDefaults {
+            timezone: chrono_tz::Asia::Ho_Chi_Minh,
+            language: bantin::config::Language::Vi,
+            from_name: "Tin Hiệp Hòa".into(),
+            from_address: "bantin@hiephoa.example".into(),
+        };
+        let input =
+            bantin::domain::audience::ListInput::from_json(&serde_json::json!({"name": name}), &defaults).unwrap();
+        store.create_list(&input, chrono::Utc::now()).await.unwrap();
+    });
+}
+
+fn outbox_len(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("data/outbox")).map_or(0, |entries| entries.count())
+}
+
+#[test]
+fn subscribers_import_reports_each_bad_row_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    create_list(dir.path(), "Bản tin sáng");
+    let csv = dir.path().join("ban-doc.csv");
+    std::fs::write(&csv, "email,name,phone\nlan@example.vn,\"Nguyễn, Thị Lan\",0912\nkhong-hop-le,Ai đó,0\n").unwrap();
+    let out = run(bantin(dir.path()).args(["subscribers", "import"]).arg(&csv).args([
+        "--list",
+        "ban-tin-sang",
+        "--confirmed",
+    ]));
+    assert_eq!(out.status.code(), Some(1), "a row failed");
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(
+        stdout.contains("imported into ban-tin-sang: 2 rows: 1 new, 0 merged, 0 duplicates in the file, 1 failed"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("ban-doc.csv line 3: email: address is missing the @"), "{stderr}");
+    assert!(stderr.contains("column \"phone\" is not known"), "{stderr}");
+    assert_eq!(outbox_len(dir.path()), 0, "--confirmed sends nothing");
+
+    // Without --confirmed each new address gets a confirmation email.
+    std::fs::write(&csv, "email\nminh@example.vn\nlan@example.vn\n").unwrap();
+    let out = run(bantin(dir.path()).args(["subscribers", "import"]).arg(&csv).args(["--list", "ban-tin-sang"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("2 rows: 1 new, 1 merged"), "{}", text(&out.stdout));
+    assert_eq!(outbox_len(dir.path()), 1, "only the new, unconfirmed address is mailed");
+
+    let unknown = run(bantin(dir.path()).args(["subscribers", "import"]).arg(&csv).args(["--list", "khong-co"]));
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no list with the slug \"khong-co\""), "{}", text(&unknown.stderr));
+    let missing = run(bantin(dir.path()).args(["subscribers", "import", "khong-co.csv", "--list", "ban-tin-sang"]));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read khong-co.csv"), "{}", text(&missing.stderr));
+    std::fs::write(&csv, "name\nLan\n").unwrap();
+    let no_email = run(bantin(dir.path()).args(["subscribers", "import"]).arg(&csv).args(["--list", "ban-tin-sang"]));
+    assert_eq!(no_email.status.code(), Some(2));
+    assert!(text(&no_email.stderr).contains("no email column"), "{}", text(&no_email.stderr));
+}
+
+#[test]
+fn subscribers_add_export_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    create_list(dir.path(), "Bản tin sáng");
+    create_list(dir.path(), "Bản tin chiều");
+    let add = |args: &[&str]| run(bantin(dir.path()).args(["subscribers", "add"]).args(args));
+    let out = add(&["lan@example.vn", "--list", "ban-tin-sang", "--name", "Nguyễn Thị Lan", "--confirmed"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("added lan@example.vn to ban-tin-sang"), "{}", text(&out.stdout));
+    assert_eq!(outbox_len(dir.path()), 0);
+    let out = add(&["Minh@Example.VN", "--list", "ban-tin-chieu"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("a confirmation email was sent"), "{}", text(&out.stdout));
+    assert_eq!(outbox_len(dir.path()), 1);
+
+    let again = add(&["LAN@example.vn", "--list", "ban-tin-chieu"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("is already a subscriber"), "{}", text(&again.stderr));
+    let unknown = add(&["hoa@example.vn", "--list", "khong-co"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let bad = add(&["hoa@example.vn\r\nBcc: x@y.vn", "--list", "ban-tin-sang"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("email: address must not contain line breaks"), "{}", text(&bad.stderr));
+
+    let export = |args: &[&str]| {
+        let out = run(bantin(dir.path()).args(["subscribers", "export"]).args(args));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+        let rows: Vec<(String, String, String)> =
+            reader.records().map(|r| r.unwrap()).map(|r| (r[0].into(), r[1].into(), r[3].into())).collect();
+        rows
+    };
+    let lan = ("lan@example.vn".to_owned(), "Nguyễn Thị Lan".to_owned(), "active".to_owned());
+    let minh = ("Minh@example.vn".to_owned(), String::new(), "unconfirmed".to_owned());
+    assert_eq!(export(&[]), [lan.clone(), minh.clone()]);
+    assert_eq!(export(&["--list", "ban-tin-sang"]), [lan]);
+    let unknown = run(bantin(dir.path()).args(["subscribers", "export", "--list", "khong-co"]));
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let out = run(bantin(dir.path()).args(["subscribers", "remove", "lan@example.vn"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(bantin(dir.path()).args(["subscribers", "remove", "lan@example.vn"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("there is no subscriber with the address lan@example.vn"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(export(&[]), [minh]);
 }

@@ -2,6 +2,7 @@
 //! centre, an import or an admin does to lists and subscribers, over the store, the mailer,
 //! the templates and the link signer. HTTP handlers and CLI commands are thin over this.
 
+pub mod admin;
 pub mod csv;
 
 use std::sync::Arc;
@@ -57,6 +58,12 @@ impl Audience {
             language: config.language,
             timezone: config.timezone,
         })
+    }
+
+    /// The audience with the configured templates, as the server and the CLI use it.
+    pub async fn load(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Audience> {
+        let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
+        Audience::new(config, store, templates).await
     }
 
     pub fn language(&self) -> Language {

@@ -19,7 +19,6 @@ use crate::digest::Digests;
 use crate::digest::render::preview_delivery;
 use crate::domain::email::EmailAddress;
 use crate::store::digests::RunStatus;
-use crate::templates::Templates;
 
 #[derive(Subcommand)]
 pub(super) enum DigestCommand {
@@ -42,8 +41,7 @@ pub(super) enum DigestCommand {
 
 pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Result<ExitCode> {
     let services = Services::open(&config).await?;
-    let templates = Arc::new(Templates::load(config.templates_dir.as_deref())?);
-    let audience = Arc::new(Audience::new(&config, services.store.clone(), templates).await?);
+    let audience = Arc::new(Audience::load(&config, services.store.clone()).await?);
     let digests = Arc::new(Digests::new(&config, services.store.clone(), audience, services.metrics.clone()));
     let slug = match &command {
         DigestCommand::Run { list } | DigestCommand::Preview { list, .. } => list,

@@ -311,6 +311,40 @@ impl SubscriberInput {
     }
 }
 
+/// An admin's partial edit of a subscriber: only the fields given change. The address
+/// is the subscriber's identity and cannot be edited.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SubscriberPatch {
+    pub name: Option<String>,
+    pub language: Option<Language>,
+    pub status: Option<SubscriberStatus>,
+    pub attributes: Option<Map<String, Value>>,
+    /// The full set of lists, replacing the current one.
+    pub lists: Option<Vec<Slug>>,
+}
+
+const PATCH_FIELDS: [&str; 5] = ["name", "language", "status", "lists", "attributes"];
+
+impl SubscriberPatch {
+    pub fn from_json(value: &Value) -> Result<SubscriberPatch, FieldError> {
+        let map = object(value, "subscriber")?;
+        if map.contains_key("email") {
+            return Err(FieldError::new("email", "cannot be changed: delete the subscriber and add the new address"));
+        }
+        reject_unknown(map, &PATCH_FIELDS)?;
+        let present = |field: &str| map.get(field).is_some_and(|v| !v.is_null());
+        Ok(SubscriberPatch {
+            name: optional_str(map, "name")?.map(|raw| parse_subscriber_name("name", raw)).transpose()?,
+            language: optional_str(map, "language")?.map(|raw| parse_language("language", raw)).transpose()?,
+            status: optional_str(map, "status")?.map(|raw| parse_subscriber_status("status", raw)).transpose()?,
+            attributes: present("attributes")
+                .then(|| parse_attributes("attributes", map.get("attributes")))
+                .transpose()?,
+            lists: present("lists").then(|| parse_list_slugs("lists", map.get("lists"))).transpose()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -369,5 +403,24 @@ mod tests {
         let err = SubscriberInput::from_json(&json!({"email": "a@b.vn", "status": "vip"}), SubscriberStatus::Active)
             .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("status"));
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_it_names() {
+        let patch = SubscriberPatch::from_json(&json!({"name": " Lan ", "lists": []})).unwrap();
+        assert_eq!(patch.name.as_deref(), Some("Lan"));
+        assert_eq!(patch.lists, Some(Vec::new()));
+        assert_eq!((patch.language, patch.status, patch.attributes), (None, None, None));
+        for (input, field) in [
+            (json!({"email": "b@c.vn"}), "email"),
+            (json!({"status": "vip"}), "status"),
+            (json!({"attributes": [1]}), "attributes"),
+            (json!({"lists": "ban-tin-sang"}), "lists"),
+            (json!({"name": 5}), "name"),
+            (json!({"colour": "red"}), "colour"),
+        ] {
+            let err = SubscriberPatch::from_json(&input).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{input}");
+        }
     }
 }
