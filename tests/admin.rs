@@ -563,3 +563,29 @@ both_backends!(admin_create_on_the_command_line, |backend| async move {
     assert_eq!(browser.login("minh", "một mật khẩu khác").await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(browser.login("minh", "một mật khẩu dài").await.status, StatusCode::SEE_OTHER);
 });
+
+both_backends!(opt_in_imports_mail_and_uploads_may_exceed_the_api_limit, |backend| async move {
+    let Some(app) = with_admin(backend).await else { return };
+    let mut browser = logged_in(&app).await;
+    create_list(&mut browser, "Bản tin sáng", "ban-tin-sang").await;
+    let csrf = browser.csrf().await;
+    let fields = [("csrf", csrf.as_str()), ("list", "ban-tin-sang"), ("mode", "opt_in")];
+    let page = browser.upload("/admin/import", &fields, ("new.csv", b"email,name\nmoi@example.vn,Mai\n")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("1 confirmation emails sent"), "{}", page.body);
+    let detail = app.store.subscriber_by_email(&EmailAddress::parse("moi@example.vn").unwrap()).await.unwrap();
+    assert_eq!(detail.unwrap().subscriber.status, SubscriberStatus::Unconfirmed, "not active until confirmed");
+    let outbox: Vec<_> = std::fs::read_dir(app.db.dir.path().join("data/outbox")).unwrap().collect();
+    assert_eq!(outbox.len(), 1);
+    let message = std::fs::read_to_string(outbox[0].as_ref().unwrap().path()).unwrap();
+    assert!(message.contains("moi@example.vn"));
+
+    // The import route has its own body limit, above the 2 MB the JSON API takes.
+    let mut big = b"email,notes\nlon@example.vn,".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 3 * 1024 * 1024));
+    big.push(b'\n');
+    let fields = [("csrf", csrf.as_str()), ("list", "ban-tin-sang"), ("mode", "confirmed")];
+    let page = browser.upload("/admin/import", &fields, ("big.csv", &big)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("1 rows: 1 new"), "{}", page.body);
+});
