@@ -540,6 +540,9 @@ both_backends!(admin_create_on_the_command_line, |backend| async move {
     let Some(db) = common::TestDatabase::new(backend).await else { return };
     let bantin = |password: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bantin"));
+        for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("BANTIN_")) {
+            cmd.env_remove(key);
+        }
         cmd.current_dir(db.dir.path())
             .env("BANTIN_DATABASE_URL", db.url.as_str())
             .env("BANTIN_ADMIN_PASSWORD", password)
