@@ -1,6 +1,7 @@
 //! Newtypes and rules of the domain. Nothing here does I/O: values are parsed at the edge
 //! (HTTP, files) and everything past that point can trust them.
 
+pub mod admin;
 pub mod article;
 pub mod audience;
 pub mod category;
