@@ -4,6 +4,11 @@
 //! installed, unless `BANTIN_REQUIRE_BROWSER=1` (as in `.ci/run`), where a missing
 //! browser fails the test. chromedriver runs in its own process group, so dropping the
 //! `Browser` (even in a failing test) kills it and the Chromium it started.
+//!
+//! A new flow: `let Some(browser) = Browser::start().await else { return };`, start the
+//! app with `TestApp::spawn_for_browser` (its base URL is its own address, so redirects
+//! and mailed links work in the browser), then `goto`, `fill`, `click_and_wait`, `text`,
+//! and end with `browser.close().await`.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -161,6 +166,11 @@ impl Browser {
     /// The visible text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("read the element's text")
+    }
+
+    /// The current page's HTML as the browser has it now.
+    pub async fn page_source(&self) -> String {
+        self.client.source().await.expect("read the page source")
     }
 
     pub async fn url(&self) -> String {

@@ -14,8 +14,7 @@ pub struct MimePart {
 impl MimePart {
     /// The part's media type, lowercased, without parameters ("text/plain").
     pub fn media_type(&self) -> String {
-        let value = header_in(&self.headers, "Content-Type").unwrap_or("text/plain");
-        value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+        media_type_in(&self.headers)
     }
 }
 
@@ -33,10 +32,9 @@ impl ParsedMail {
     pub fn parse(raw: &[u8]) -> ParsedMail {
         let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
         let (headers, body) = split_head(&text);
-        let top = MimePart { headers: headers.clone(), body: String::new() };
         let mut parts = Vec::new();
         collect_parts(&headers, body, &mut parts);
-        ParsedMail { headers, media_type: top.media_type(), parts }
+        ParsedMail { media_type: media_type_in(&headers), headers, parts }
     }
 
     /// A header's value as sent, e.g. to check that it is RFC 2047-encoded.
@@ -98,6 +96,11 @@ pub fn hrefs(html: &str) -> Vec<String> {
 fn unescape_html(text: &str) -> String {
     let entities = [("&#x2f;", "/"), ("&#x27;", "'"), ("&quot;", "\""), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")];
     entities.iter().fold(text.to_owned(), |text, (entity, plain)| text.replace(entity, plain))
+}
+
+fn media_type_in(headers: &[(String, String)]) -> String {
+    let value = header_in(headers, "Content-Type").unwrap_or("text/plain");
+    value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
