@@ -2,12 +2,19 @@
 //! real application started on port 0.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod mime;
+pub mod smtp;
+
 use std::sync::Arc;
 
 use bantin::app::{Application, Services};
+use bantin::audience::Audience;
 use bantin::config::{Config, DatabaseUrl};
 use bantin::domain::token::NewToken;
 use bantin::store::{self, Store};
+use bantin::templates::Templates;
+use smtp::SmtpServer;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +111,30 @@ impl TestApp {
         TestApp::start(db, configure).await
     }
 
+    /// Like `spawn`, with a test SMTP server as the app's relay.
+    pub async fn spawn_with_smtp(backend: Backend) -> Option<(TestApp, SmtpServer)> {
+        let smtp = SmtpServer::start().await;
+        let url = smtp.url();
+        let app = TestApp::spawn_with(backend, |config| config.smtp_url = Some(url)).await?;
+        Some((app, smtp))
+    }
+
+    /// Like `spawn_with_smtp`, with the public base URL set to the app's own address,
+    /// so the links it mails and puts in pages can be followed by a browser.
+    pub async fn spawn_for_browser(backend: Backend) -> Option<(TestApp, SmtpServer)> {
+        let smtp = SmtpServer::start().await;
+        let url = smtp.url();
+        // The port must be known before the app binds it, to go into the base URL.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+        let app = TestApp::spawn_with(backend, |config| {
+            config.smtp_url = Some(url);
+            config.listen = free;
+            config.base_url = format!("http://{free}");
+        })
+        .await?;
+        Some((app, smtp))
+    }
+
     /// Starts the app on an existing database (e.g. again, after a restart).
     pub async fn start(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let store = db.store().await;
@@ -143,6 +174,20 @@ impl TestApp {
             .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A link the app made for its public base URL (as mailed), pointed at this
+    /// instance: same path and query.
+    pub fn local_url(&self, public: &url::Url) -> String {
+        let query = public.query().map(|q| format!("?{q}")).unwrap_or_default();
+        format!("{}{}{query}", self.address, public.path())
+    }
+
+    /// Signs subscriber links exactly as the app does (same stored key), for links the
+    /// app only puts in digests, and for expired or altered ones.
+    pub async fn audience(&self) -> Audience {
+        let templates = Arc::new(Templates::load(None).expect("embedded templates"));
+        Audience::new(&test_config(&self.db), self.store.clone(), templates).await.expect("an audience")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
