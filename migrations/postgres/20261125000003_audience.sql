@@ -56,7 +56,8 @@ CREATE TABLE subscriptions (
     updated_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (subscriber_id, list_id)
 );
-CREATE INDEX subscriptions_list ON subscriptions (list_id, status, subscriber_id);
+-- A list's subscribers newest first (admin search pages through them by id), and by status.
+CREATE INDEX subscriptions_list ON subscriptions (list_id, subscriber_id, status);
 
 -- Substring search over email and name at a million rows: trigram indexes.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;

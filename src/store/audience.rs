@@ -344,6 +344,14 @@ pub(super) fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
+/// The part of search text the trigram index looks up: the longest piece between `@`
+/// and `.` when it has three characters or more, else the whole text. A whole address
+/// as one phrase makes FTS5 walk the huge lists of trigrams every address shares
+/// ("gmail.com"): 100 ms at a million subscribers, against 2 ms for its local part.
+pub(super) fn selective_part(key: &str) -> &str {
+    key.split(['@', '.']).filter(|p| p.chars().count() >= 3).max_by_key(|p| p.len()).unwrap_or(key)
+}
+
 /// Subscription status a subscriber's status implies for lists added with them.
 pub(super) fn subscription_status_for(status: SubscriberStatus) -> SubscriptionStatus {
     match status {
@@ -622,34 +630,57 @@ macro_rules! audience_store_impl {
                 }
 
                 async fn search_subscribers(&self, query: &SubscriberQuery) -> Result<Vec<Subscriber>, StoreError> {
-                    let mut q = QueryBuilder::<$db>::new(format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s"));
-                    if let Some(list_id) = query.list_id {
-                        q.push(" JOIN subscriptions ss ON ss.subscriber_id = s.id AND ss.list_id = ").push_bind(list_id);
-                    }
-                    q.push(" WHERE 1 = 1");
+                    let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(name_key);
+                    // SQLite plans without statistics, so its join order is spelled out (CROSS
+                    // JOIN) and each plan walks ids newest first, stopping at the page's end:
+                    // through the trigram index for text of three characters or more, through
+                    // the list's subscriptions for a list, else through the subscribers.
+                    let sqlite = Self::BACKEND == "sqlite";
+                    let (mut q, id_column) = match (&text, query.list_id) {
+                        (Some(key), _) if sqlite && key.chars().count() >= 3 => {
+                            let mut q = QueryBuilder::<$db>::new(format!(
+                                "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers_search f CROSS JOIN subscribers s ON s.id = f.rowid"
+                            ));
+                            if let Some(list_id) = query.list_id {
+                                q.push(" CROSS JOIN subscriptions ss ON ss.subscriber_id = s.id AND ss.list_id = ").push_bind(list_id);
+                            }
+                            q.push(" WHERE subscribers_search MATCH ").push_bind(fts_phrase(selective_part(key)));
+                            (q, "f.rowid")
+                        }
+                        (_, Some(list_id)) if sqlite => {
+                            let mut q = QueryBuilder::<$db>::new(format!(
+                                "SELECT {SUBSCRIBER_COLUMNS} FROM subscriptions ss CROSS JOIN subscribers s ON s.id = ss.subscriber_id"
+                            ));
+                            q.push(" WHERE ss.list_id = ").push_bind(list_id);
+                            (q, "ss.subscriber_id")
+                        }
+                        _ => {
+                            let mut q = QueryBuilder::<$db>::new(format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers s"));
+                            if let Some(list_id) = query.list_id {
+                                q.push(" JOIN subscriptions ss ON ss.subscriber_id = s.id AND ss.list_id = ").push_bind(list_id);
+                            }
+                            q.push(" WHERE 1 = 1");
+                            (q, "s.id")
+                        }
+                    };
                     if let Some(status) = query.status {
                         q.push(" AND s.status = ").push_bind(status.as_str());
                     }
                     if let Some(before) = query.before_id {
-                        q.push(" AND s.id < ").push_bind(before);
+                        q.push(format!(" AND {id_column} < ")).push_bind(before);
                     }
-                    if let Some(text) = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-                        let key = name_key(text);
-                        // The trigram index needs three characters; shorter text scans.
-                        if Self::BACKEND == "sqlite" && key.chars().count() >= 3 {
-                            q.push(" AND s.id IN (SELECT rowid FROM subscribers_search WHERE subscribers_search MATCH ")
-                                .push_bind(fts_phrase(&key))
-                                .push(")");
-                        } else {
-                            let pattern = like_pattern(&key);
-                            q.push(" AND (s.email_key LIKE ")
-                                .push_bind(pattern.clone())
-                                .push(" ESCAPE '\\' OR s.name_key LIKE ")
-                                .push_bind(pattern)
-                                .push(" ESCAPE '\\')");
-                        }
+                    if let Some(key) = text.filter(|k| id_column != "f.rowid" || selective_part(k) != k.as_str()) {
+                        // PostgreSQL's trigram indexes serve LIKE; in SQLite, text under three
+                        // characters is too short for the trigram index and is scanned, and
+                        // when the index matched only part of the text, the rest is checked.
+                        let pattern = like_pattern(&key);
+                        q.push(" AND (s.email_key LIKE ")
+                            .push_bind(pattern.clone())
+                            .push(" ESCAPE '\\' OR s.name_key LIKE ")
+                            .push_bind(pattern)
+                            .push(" ESCAPE '\\')");
                     }
-                    q.push(" ORDER BY s.id DESC LIMIT ").push_bind(query.limit);
+                    q.push(format!(" ORDER BY {id_column} DESC LIMIT ")).push_bind(query.limit);
                     let rows = q.build().fetch_all(&self.pool).await?;
                     rows.iter().map(subscriber_from_row).collect()
                 }
@@ -1230,5 +1261,19 @@ impl From<i64> for SubscriberKey {
 impl From<String> for SubscriberKey {
     fn from(key: String) -> SubscriberKey {
         SubscriberKey::Email(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selective_part;
+
+    #[test]
+    fn the_index_looks_up_the_longest_piece_of_an_address() {
+        assert_eq!(selective_part("uyen3592341@gmail.com"), "uyen3592341");
+        assert_eq!(selective_part("@gmail.com"), "gmail");
+        assert_eq!(selective_part("nongsan17.com.vn"), "nongsan17");
+        assert_eq!(selective_part("nguyễn thị"), "nguyễn thị");
+        assert_eq!(selective_part("a.b"), "a.b");
     }
 }
