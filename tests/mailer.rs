@@ -28,7 +28,7 @@ fn mail_to(address: &str, key: &str) -> OutgoingMail {
 
 fn mailer_for(smtp: &SmtpServer, credentials: &str) -> Mailer {
     let url = format!("smtp://{credentials}127.0.0.1:{}", smtp.port).parse().unwrap();
-    Mailer::new(Some(&url), std::env::temp_dir()).unwrap()
+    Mailer::new(Some(&url), 2, std::env::temp_dir()).unwrap()
 }
 
 #[tokio::test]
