@@ -83,3 +83,82 @@ async fn a_reader_subscribes_confirms_changes_preferences_and_unsubscribes() {
 
     browser.close().await;
 }
+
+/// The admin's day in a real browser: the login redirect, creating a list, uploading a
+/// CSV file through the file input, reading the per-row report, finding an imported
+/// reader, blocklisting them, and exporting with the browser's own session.
+#[tokio::test]
+async fn an_admin_logs_in_creates_a_list_imports_searches_blocklists_and_exports() {
+    let Some(browser) = Browser::start().await else { return };
+    let (app, _smtp) = TestApp::spawn_for_browser(Backend::Sqlite).await.expect("SQLite always runs");
+    let hash = bantin::domain::admin::hash_password("mật khẩu đủ dài").unwrap();
+    app.store.create_admin("lan", &hash, Utc::now()).await.unwrap();
+
+    browser.goto(&format!("{}/admin/lists", app.address)).await;
+    assert!(browser.url().await.contains("/admin/login"), "no session sends the browser to the login page");
+    browser.fill("#username", "lan").await;
+    browser.fill("#password", "mật khẩu đủ dài").await;
+    browser.click_and_wait("form button[type=submit]").await;
+    assert!(browser.url().await.ends_with("/admin"), "logged in, at the dashboard: {}", browser.url().await);
+
+    browser.goto(&format!("{}/admin/lists/new", app.address)).await;
+    browser.fill("#name", "Bản tin chiều").await;
+    browser.fill("#schedule", "0 17 * * *").await;
+    browser.click_and_wait("form[action='/admin/lists'] button[type=submit]").await;
+    let lists = app.store.lists().await.unwrap();
+    let evening = lists.iter().find(|l| l.slug == "ban-tin-chieu").expect("the list was created with its slug");
+    assert_eq!(evening.name, "Bản tin chiều");
+    assert!(browser.page_source().await.contains("/admin/lists/ban-tin-chieu/edit"), "the list is on the lists page");
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ban-doc.csv");
+    let rows = "\u{feff}email,name\r\nhoa.le@hiephoa.example,Lê Thị Hoa\r\nkhong-phai-email,Sai\r\n\
+                tuan@hiephoa.example,<b>Tuấn</b>\r\nHOA.LE@hiephoa.example,Trùng\r\n";
+    std::fs::write(&csv, rows).unwrap();
+    browser.goto(&format!("{}/admin/import", app.address)).await;
+    browser.find("#list").await.select_by_value("ban-tin-chieu").await.expect("choose the list");
+    browser.find("#file").await.send_keys(csv.to_str().unwrap()).await.expect("choose the file");
+    browser.click_and_wait("form[action='/admin/import'] button[type=submit]").await;
+    let report = browser.page_source().await;
+    assert!(browser.text("h1").await.ends_with("Bản tin chiều"), "the report names the list");
+    let numbers: Vec<String> = {
+        let mut cells = Vec::new();
+        for cell in browser.client.find_all(fantoccini::Locator::Css("table td.num")).await.unwrap() {
+            cells.push(cell.text().await.unwrap());
+        }
+        cells
+    };
+    // rows, created, merged, duplicates, failed, confirmations; then the error's line.
+    assert_eq!(numbers[..6], ["4", "2", "0", "1", "1", "0"], "{report}");
+    assert_eq!(numbers[6], "3", "the bad address is reported at its line in the file");
+
+    browser.goto(&format!("{}/admin/subscribers", app.address)).await;
+    browser.fill("input[name=q]", "hoa.le").await;
+    browser.click_and_wait("form[role=search] button[type=submit]").await;
+    let found = browser.page_source().await;
+    assert!(found.contains("hoa.le@hiephoa.example") && !found.contains("tuan@hiephoa.example"), "{found}");
+    browser.click_and_wait("a[href^='/admin/subscribers/']").await;
+    browser.click_and_wait("form[action$='/blocklist'] button").await;
+    let address = EmailAddress::parse("hoa.le@hiephoa.example").unwrap();
+    let blocked = app.store.subscriber_by_email(&address).await.unwrap().unwrap();
+    assert_eq!(blocked.subscriber.status, SubscriberStatus::Blocklisted);
+
+    // The export page's form, fetched with the browser's session cookie.
+    browser.goto(&format!("{}/admin/export", app.address)).await;
+    browser.find("#list").await.select_by_value("ban-tin-chieu").await.expect("choose the list");
+    let script = "const form = document.querySelector('form[action=\"/admin/export.csv\"]');\
+                  const query = new URLSearchParams(new FormData(form)).toString();\
+                  return fetch(form.action + '?' + query).then(r => r.text());";
+    let exported = browser.client.execute(script, vec![]).await.expect("fetch the export");
+    let exported = exported.as_str().expect("CSV text").to_owned();
+    let mut lines = exported.lines();
+    assert!(lines.next().unwrap().starts_with("email,"), "{exported}");
+    let mut emails: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
+    emails.sort();
+    assert_eq!(emails, ["hoa.le@hiephoa.example", "tuan@hiephoa.example"]);
+
+    browser.click_and_wait("form[action='/admin/logout'] button").await;
+    browser.goto(&format!("{}/admin", app.address)).await;
+    assert!(browser.url().await.contains("/admin/login"), "logged out");
+    browser.close().await;
+}
