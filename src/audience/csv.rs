@@ -4,8 +4,8 @@
 //! warning; a row with a bad address, broken quoting or text that is not UTF-8 is reported
 //! with its line number while the good rows are written, in batches.
 
-use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::collections::{HashSet, VecDeque};
+use std::io::Read;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -142,7 +142,7 @@ fn parse_row(record: &csv::ByteRecord, columns: &Columns, language: Language) ->
     if name.trim().is_empty() {
         name = format!("{} {}", field(record, columns.first)?.trim(), field(record, columns.last)?.trim());
     }
-    let name = parse_subscriber_name("name", &name).map_err(|e| e.to_string())?;
+    let name = parse_subscriber_name("name", unguard_formula(&name)).map_err(|e| e.to_string())?;
     let language = match field(record, columns.language)?.trim() {
         "" => language,
         raw => Language::parse(raw).ok_or_else(|| format!("language: {raw:?} is not vi or en"))?,
@@ -157,6 +157,64 @@ fn parse_row(record: &csv::ByteRecord, columns: &Columns, language: Language) ->
     Ok(NewSubscriber { email, name, language, status: SubscriberStatus::Active, attributes, list_ids: Vec::new() })
 }
 
+/// The input as the CSV reader reads it, noting where its line-end bytes are. The csv
+/// crate counts a CRLF file's lines one too low (rust-csv #395), and the byte offset it
+/// gives a row may point at the line end before it, so a row's line is found from its
+/// offset: skip the line-end bytes there, then count the `\n`s before. Line ends behind
+/// the current row are dropped as it goes, so memory stays small.
+struct LineEnds<R> {
+    inner: R,
+    read: u64,
+    /// Offsets of `\r` and `\n` bytes not yet passed, and whether each is a `\n`.
+    ahead: VecDeque<(u64, bool)>,
+    passed: u64,
+}
+
+impl<R> LineEnds<R> {
+    fn new(inner: R) -> LineEnds<R> {
+        LineEnds { inner, read: 0, ahead: VecDeque::new(), passed: 0 }
+    }
+
+    /// The 1-based line of the row that csv says starts at `byte`.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = byte;
+        while let Some(&(at, newline)) = self.ahead.front() {
+            if at > start {
+                break;
+            }
+            if at == start {
+                start += 1;
+            }
+            self.passed += u64::from(newline);
+            self.ahead.pop_front();
+        }
+        self.passed + 1
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for i in memchr::memchr2_iter(b'\r', b'\n', &buf[..n]) {
+            self.ahead.push_back((self.read + i as u64, buf[i] == b'\n'));
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// A row's read error without csv's own position (its line is wrong for CRLF files).
+fn read_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io.to_string(),
+        csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not UTF-8 text", err.field() + 1),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("has {len} fields but the header has {expected_len}")
+        }
+        _ => e.to_string(),
+    }
+}
+
 impl Audience {
     /// Imports subscribers into `list`. `progress` is told the rows read so far.
     pub async fn import_csv(
@@ -166,7 +224,7 @@ impl Audience {
         mode: ImportMode,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<ImportReport, ImportError> {
-        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(input);
+        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(LineEnds::new(input));
         let headers =
             reader.byte_headers().map_err(|e| ImportError::File(format!("cannot read the header row: {e}")))?;
         let mut report = ImportReport::default();
@@ -203,17 +261,20 @@ impl Audience {
         let mut batch: Vec<NewSubscriber> = Vec::with_capacity(BATCH_ROWS);
         let mut record = csv::ByteRecord::new();
         loop {
-            let line = reader.position().line() + 1;
+            let before = reader.position().byte();
             match reader.read_byte_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
                     report.rows += 1;
-                    report.fail(line, format!("cannot be read: {e}"));
+                    let byte = e.position().map_or(before, csv::Position::byte);
+                    let line = reader.get_mut().line_at(byte);
+                    report.fail(line, format!("cannot be read: {}", read_error(&e)));
                     continue;
                 }
             }
-            let line = record.position().map_or(line, |p| p.line());
+            let byte = record.position().map_or(before, csv::Position::byte);
+            let line = reader.get_mut().line_at(byte);
             report.rows += 1;
             if record.len() != header_len {
                 report.fail(line, format!("has {} fields but the header has {header_len}", record.len()));
@@ -274,39 +335,59 @@ impl Audience {
         Ok(())
     }
 
-    /// Writes every subscriber (of one list) as CSV; returns how many.
-    pub async fn export_csv(&self, output: impl Write, list_id: Option<i64>) -> anyhow::Result<u64> {
-        let mut writer = csv::Writer::from_writer(output);
-        writer.write_record(EXPORT_COLUMNS)?;
-        let mut after = 0;
-        let mut count = 0;
-        loop {
-            let page = self.store.export_subscribers(list_id, after, EXPORT_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.subscriber.id;
-            for detail in &page {
-                let s = &detail.subscriber;
-                let lists: Vec<&str> = detail
-                    .subscriptions
-                    .iter()
-                    .filter(|sub| sub.status != SubscriptionStatus::Unsubscribed)
-                    .map(|sub| sub.list.as_str())
-                    .collect();
-                writer.write_record([
-                    s.email.as_str(),
-                    s.name.as_str(),
-                    s.language.as_str(),
-                    s.status.as_str(),
-                    &lists.join(" "),
-                    &s.created_at.to_rfc3339(),
-                    &s.confirmed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    &Value::Object(s.attributes.clone()).to_string(),
-                ])?;
-                count += 1;
-            }
+    /// One page of the export of every subscriber (of one list): CSV text, with the
+    /// header row when `after` is 0, for subscribers with ids above `after`. Pages are
+    /// written out one by one, so an export of a million rows never sits in memory.
+    pub async fn export_page(&self, list_id: Option<i64>, after: i64) -> anyhow::Result<ExportPage> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        if after == 0 {
+            writer.write_record(EXPORT_COLUMNS)?;
         }
-        writer.flush()?;
-        Ok(count)
+        let page = self.store.export_subscribers(list_id, after, EXPORT_PAGE).await?;
+        for detail in &page {
+            let s = &detail.subscriber;
+            let lists: Vec<&str> = detail
+                .subscriptions
+                .iter()
+                .filter(|sub| sub.status != SubscriptionStatus::Unsubscribed)
+                .map(|sub| sub.list.as_str())
+                .collect();
+            writer.write_record([
+                s.email.as_str(),
+                &guard_formula(&s.name),
+                s.language.as_str(),
+                s.status.as_str(),
+                &lists.join(" "),
+                &s.created_at.to_rfc3339(),
+                &s.confirmed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                &Value::Object(s.attributes.clone()).to_string(),
+            ])?;
+        }
+        let csv = writer.into_inner().map_err(|e| anyhow::anyhow!("cannot write the CSV: {}", e.error()))?;
+        let next = page.last().map(|d| d.subscriber.id).filter(|_| page.len() as i64 == EXPORT_PAGE);
+        Ok(ExportPage { csv, rows: page.len() as u64, next })
+    }
+}
+
+/// A page of a CSV export, and where the next one starts.
+pub struct ExportPage {
+    pub csv: Vec<u8>,
+    pub rows: u64,
+    /// The `after` for the next page; `None` when this was the last.
+    pub next: Option<i64>,
+}
+
+/// Text a spreadsheet would run as a formula (`=HYPERLINK(…)`, `+`, `-`, `@`) gets a
+/// leading `'` in exports, as OWASP advises; an import takes it off again, so an exported
+/// file imports back unchanged.
+fn guard_formula(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}").into() } else { text.into() }
+}
+
+fn unguard_formula(text: &str) -> &str {
+    match text.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => text,
     }
 }
 
@@ -326,4 +407,41 @@ fn address_fingerprint(key: &str) -> u128 {
 
 fn list_language(list: &MailingList) -> Language {
     Language::parse(&list.language).unwrap_or(Language::Vi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineEnds;
+
+    /// The line of every record, as the import reports it.
+    fn lines(input: &str) -> Vec<u64> {
+        let mut reader =
+            csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(LineEnds::new(input.as_bytes()));
+        let mut record = csv::ByteRecord::new();
+        let mut lines = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            let byte = record.position().unwrap().byte();
+            lines.push(reader.get_mut().line_at(byte));
+        }
+        lines
+    }
+
+    #[test]
+    fn rows_are_numbered_by_their_line_in_the_file_for_lf_and_crlf() {
+        let lf = "\u{feff}email,name\na@x.vn,An\n\nb@x.vn,\"Bình\nhai dòng\"\nc@x.vn,Chi\n";
+        assert_eq!(lines(lf), [2, 4, 6]);
+        assert_eq!(lines(&lf.replace('\n', "\r\n")), [2, 4, 6]);
+        assert_eq!(lines("email\r\na@x.vn\r\nb@x.vn"), [2, 3], "no line end after the last row");
+    }
+
+    #[test]
+    fn names_a_spreadsheet_would_run_are_exported_guarded_and_imported_back_unchanged() {
+        for name in ["=HYPERLINK(\"http://x\")", "+84 912", "-1", "@SUM(A1)"] {
+            let exported = super::guard_formula(name);
+            assert!(exported.starts_with('\''), "{exported}");
+            assert_eq!(super::unguard_formula(&exported), name);
+        }
+        assert_eq!(super::guard_formula("Lê Thị Hoa"), "Lê Thị Hoa");
+        assert_eq!(super::unguard_formula("'Tuấn"), "'Tuấn", "a quote before ordinary text is the name's own");
+    }
 }

@@ -133,9 +133,17 @@ async fn export(audience: &Audience, slug: Option<&str>) -> anyhow::Result<ExitC
         },
         None => None,
     };
-    let stdout = std::io::stdout().lock();
-    let mut output = std::io::BufWriter::new(stdout);
-    let count = audience.export_csv(&mut output, list.as_ref().map(|l| l.id)).await?;
+    let mut output = std::io::stdout().lock();
+    let (mut after, mut count) = (0, 0);
+    loop {
+        let page = audience.export_page(list.as_ref().map(|l| l.id), after).await?;
+        output.write_all(&page.csv).context("cannot write to stdout")?;
+        count += page.rows;
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
     output.flush().context("cannot write to stdout")?;
     eprintln!("{count} subscribers exported");
     let name = list.as_ref().map_or("all", |l| l.slug.as_str());

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::auth::ApiClient;
+use super::download;
 use super::error::ApiError;
 use super::{AppState, RouteTable};
 use crate::audience::admin::AddError;
@@ -445,12 +446,11 @@ async fn export(
         })?),
         None => None,
     };
-    let mut csv = Vec::new();
-    let count = state.audience.export_csv(&mut csv, list.as_ref().map(|l| l.id)).await?;
     let name = list.as_ref().map_or("all", |l| l.slug.as_str());
-    state.audience.audit(&actor(&client), "subscribers.export", &format!("list:{name}"), json!({"rows": count})).await;
     let disposition = format!("attachment; filename=\"subscribers-{name}.csv\"");
     let headers =
         [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)];
-    Ok((headers, csv).into_response())
+    let subject = format!("list:{name}");
+    let body = download::csv_export(state.audience.clone(), list.as_ref().map(|l| l.id), actor(&client), subject);
+    Ok((headers, body).into_response())
 }

@@ -5,6 +5,7 @@ mod articles;
 mod audience_api;
 mod auth;
 mod digests;
+mod download;
 pub mod error;
 mod feeds;
 pub mod form;

@@ -10,6 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::super::download::csv_export;
 use super::super::{ApiError, AppState, RouteTable};
 use super::{Admin, form_error, render};
 use crate::audience::csv::{ImportError, ImportMode};
@@ -158,14 +159,12 @@ async fn export(
         ),
         None => None,
     };
-    let mut csv = Vec::new();
-    let count = state.audience.export_csv(&mut csv, list.as_ref().map(|l| l.id)).await?;
     let scope = list.as_ref().map_or("all", |l| l.slug.as_str());
-    state.audience.audit(&admin.actor(), "subscribers.export", scope, json!({"rows": count})).await;
     let filename = format!("subscribers-{scope}-{}.csv", Utc::now().format("%Y%m%d"));
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
         .map_err(|e| ApiError::Unexpected(e.into()))?;
-    let mut response = csv.into_response();
+    let body = csv_export(state.audience.clone(), list.as_ref().map(|l| l.id), admin.actor(), scope.to_owned());
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     headers.insert(header::CONTENT_DISPOSITION, disposition);
