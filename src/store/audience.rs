@@ -943,7 +943,21 @@ macro_rules! audience_store_impl {
                         .await?;
                         confirm |= *double && changed.rows_affected() > 0;
                     }
+                    // The send is claimed here, in the transaction: of two forms posted at
+                    // once only one sees the old time, so one confirmation goes out.
                     let recently = last_sent.is_some_and(|at| now - at < confirm_interval);
+                    if confirm && !recently {
+                        let claimed = sqlx::query(
+                            "UPDATE subscribers SET confirmation_sent_at = $2 WHERE id = $1 \
+                             AND (confirmation_sent_at IS NULL OR confirmation_sent_at <= $3)",
+                        )
+                        .bind(id)
+                        .bind(now)
+                        .bind(now - confirm_interval)
+                        .execute(&mut *tx)
+                        .await?;
+                        confirm = claimed.rows_affected() > 0;
+                    }
                     tx.commit().await?;
                     Ok(SubscribeOutcome::Recorded { subscriber_id: id, confirm: confirm && !recently })
                 }
