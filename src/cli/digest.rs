@@ -53,7 +53,9 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
     match command {
         DigestCommand::Run { .. } => {
             let run_id = digests.run_now(&list, Utc::now()).await?;
-            digests.enqueue_pending(Utc::now()).await?;
+            let started = std::time::Instant::now();
+            let queued = digests.enqueue_pending(Utc::now()).await?;
+            eprintln!("run {run_id}: {queued} deliveries queued in {} ms", started.elapsed().as_millis());
             wait_for_run(&services, &digests, run_id).await
         }
         DigestCommand::Preview { email, out, .. } => {
