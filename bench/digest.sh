@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Digest delivery benchmark: BENCH_SUBSCRIBERS (default 100,000) confirmed subscribers of
-# the demo list "Bản tin sáng", 20 new articles (digests of about 20 KB), delivered by
+# the demo list "Bản tin sáng", BENCH_ARTICLES (default 7) new articles with images and
+# Vietnamese summaries (a digest of about 20 KB as sent), delivered by
 # `bantin digest run` to Postfix's smtp-sink on loopback; in the same run smtp-source
 # pushes the same number of messages of the same size to the same sink, as the yardstick.
 #
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 subscribers=${BENCH_SUBSCRIBERS:-100000}
 connections=${BENCH_SMTP_CONNECTIONS:-8}
+articles=${BENCH_ARTICLES:-7}
 
 if ! command -v smtp-sink >/dev/null || ! command -v smtp-source >/dev/null; then
     echo "== installing postfix (smtp-sink, smtp-source)" >&2
@@ -46,11 +48,11 @@ export BANTIN_BASE_URL=https://tin.hiephoa.example
 export BANTIN_SITE_NAME="Tin Hiệp Hòa"
 export RUST_LOG=warn
 
-echo "== setting up: demo content, $subscribers subscribers, 20 new articles" >&2
+echo "== setting up: demo content, $subscribers subscribers, $articles new articles" >&2
 "$bantin" demo >/dev/null
-python3 - "$work" "$subscribers" <<'PY'
+python3 - "$work" "$subscribers" "$articles" <<'PY'
 import json, sys, datetime
-work, n = sys.argv[1], int(sys.argv[2])
+work, n, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open(f"{work}/subscribers.csv", "w") as f:
     f.write("email,name\n")
     for i in range(n):
@@ -68,8 +70,8 @@ articles = [{
     "image": f"https://tin.hiephoa.example/anh/bench-{i}.jpg",
     "category": categories[i % len(categories)],
     "author": "Phóng viên Hiệp Hòa",
-    "published_at": (now - datetime.timedelta(seconds=20 - i)).isoformat(),
-} for i in range(20)]
+    "published_at": (now - datetime.timedelta(seconds=count - i)).isoformat(),
+} for i in range(count)]
 json.dump(articles, open(f"{work}/articles.json", "w"), ensure_ascii=False)
 PY
 "$bantin" subscribers import "$work/subscribers.csv" --list ban-tin-sang --confirmed >/dev/null
