@@ -27,8 +27,7 @@ use crate::store::digests::{ClaimedDelivery, DigestContent, RunStatus};
 
 /// How often the worker looks for due runs and deliveries when idle.
 const TICK: StdDuration = StdDuration::from_secs(1);
-/// First retry delay; doubled per attempt, up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::seconds(15);
+/// Retry delays double per attempt from the `delivery_retry_seconds` setting, up to this.
 const MAX_BACKOFF: Duration = Duration::hours(1);
 
 /// Deliveries claimed per batch for each SMTP connection.
@@ -79,6 +78,8 @@ pub struct Digests {
     lease: Duration,
     items: usize,
     attempts: u32,
+    /// Delay before the first retry.
+    first_backoff: Duration,
     concurrency: usize,
     rate: u32,
     base_url: String,
@@ -105,6 +106,7 @@ impl Digests {
             lease: Duration::seconds(i64::from(config.delivery_lease_seconds)),
             items: config.digest_items,
             attempts: config.delivery_attempts,
+            first_backoff: Duration::seconds(i64::from(config.delivery_retry_seconds)),
             concurrency: config.smtp_connections as usize,
             rate: config.smtp_rate,
             base_url: config.base_url.clone(),
@@ -283,7 +285,7 @@ impl Digests {
                 Ok(Outcome::Failed)
             }
             Err(SendError::Transient(e)) => {
-                let delay = backoff(delivery.attempts);
+                let delay = backoff(self.first_backoff, delivery.attempts);
                 tracing::info!(delivery = delivery.id, error = %e, retry_in_s = delay.num_seconds(), "digest send failed; will retry");
                 self.store.retry_delivery(delivery.id, Utc::now() + delay, &e).await?;
                 Ok(Outcome::Retry)
@@ -327,10 +329,10 @@ impl Digests {
     }
 }
 
-/// Delay before attempt `attempts + 1`.
-fn backoff(attempts: i32) -> Duration {
+/// Delay before attempt `attempts + 1`, the first retry waiting `first`.
+fn backoff(first: Duration, attempts: i32) -> Duration {
     let doublings = attempts.clamp(1, 12) - 1;
-    (FIRST_BACKOFF * 2i32.pow(doublings as u32)).min(MAX_BACKOFF)
+    (first * 2i32.pow(doublings as u32)).min(MAX_BACKOFF)
 }
 
 #[cfg(test)]
@@ -339,10 +341,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_an_hour() {
-        assert_eq!(backoff(1), Duration::seconds(15));
-        assert_eq!(backoff(2), Duration::seconds(30));
-        assert_eq!(backoff(5), Duration::seconds(240));
-        assert_eq!(backoff(20), Duration::hours(1));
+        let first = Duration::seconds(15);
+        assert_eq!(backoff(first, 1), Duration::seconds(15));
+        assert_eq!(backoff(first, 2), Duration::seconds(30));
+        assert_eq!(backoff(first, 5), Duration::seconds(240));
+        assert_eq!(backoff(first, 20), Duration::hours(1));
+        assert_eq!(backoff(Duration::seconds(1), 3), Duration::seconds(4));
     }
 
     #[test]
