@@ -103,8 +103,8 @@ pub struct Config {
     pub smtp_rate: u32,
     /// Tries per delivery before it fails for good (4xx replies and connection errors).
     pub delivery_attempts: u32,
-    /// How long a sender holds a claimed delivery; after a crash, it is sent again once
-    /// this has passed. Longer than the slowest send.
+    /// How long a claimed delivery stays with its sender unless renewed; after a crash,
+    /// it is sent again once this has passed. A live sender renews it at half this length.
     pub delivery_lease_seconds: u32,
     /// Wait before the first retry of a delivery (4xx reply, connection error), in
     /// seconds; doubled for each further attempt, up to an hour.
