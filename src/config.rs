@@ -103,9 +103,12 @@ pub struct Config {
     pub smtp_rate: u32,
     /// Tries per delivery before it fails for good (4xx replies and connection errors).
     pub delivery_attempts: u32,
-    /// How long a sender holds a claimed delivery; after a crash, it is sent again once
-    /// this has passed. Longer than the slowest send.
+    /// How long a claimed delivery stays with its sender unless renewed; after a crash,
+    /// it is sent again once this has passed. A live sender renews it at half this length.
     pub delivery_lease_seconds: u32,
+    /// Wait before the first retry of a delivery (4xx reply, connection error), in
+    /// seconds; doubled for each further attempt, up to an hour.
+    pub delivery_retry_seconds: u32,
 }
 
 /// A setting that stops start-up: its name and why.
@@ -122,7 +125,7 @@ struct Setting {
     env: &'static str,
 }
 
-const SETTINGS: [Setting; 19] = [
+const SETTINGS: [Setting; 20] = [
     Setting { key: "database_url", env: "BANTIN_DATABASE_URL" },
     Setting { key: "listen", env: "BANTIN_LISTEN" },
     Setting { key: "base_url", env: "BANTIN_BASE_URL" },
@@ -142,6 +145,7 @@ const SETTINGS: [Setting; 19] = [
     Setting { key: "smtp_rate", env: "BANTIN_SMTP_RATE" },
     Setting { key: "delivery_attempts", env: "BANTIN_DELIVERY_ATTEMPTS" },
     Setting { key: "delivery_lease_seconds", env: "BANTIN_DELIVERY_LEASE_SECONDS" },
+    Setting { key: "delivery_retry_seconds", env: "BANTIN_DELIVERY_RETRY_SECONDS" },
 ];
 
 /// Raw values with where each came from, so errors can name the place.
@@ -275,6 +279,7 @@ impl Config {
         let smtp_rate = parse_number(raw, "smtp_rate", 0, 0..=100_000)?;
         let delivery_attempts = parse_number(raw, "delivery_attempts", 8, 1..=50)?;
         let delivery_lease_seconds = parse_number(raw, "delivery_lease_seconds", 300, 1..=86_400)?;
+        let delivery_retry_seconds = parse_number(raw, "delivery_retry_seconds", 15, 1..=3_600)?;
         Ok(Config {
             database_url,
             listen,
@@ -295,6 +300,7 @@ impl Config {
             smtp_rate,
             delivery_attempts,
             delivery_lease_seconds,
+            delivery_retry_seconds,
         })
     }
 }
@@ -390,6 +396,7 @@ mod tests {
             ("BANTIN_SMTP_URL", "http://x"),
             ("BANTIN_LANGUAGE", "fr"),
             ("BANTIN_TIMEZONE", "Mars/Olympus"),
+            ("BANTIN_DELIVERY_RETRY_SECONDS", "0"),
         ];
         for (name, value) in cases {
             let e = Config::from_raw(&RawSettings {

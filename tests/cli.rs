@@ -1,28 +1,17 @@
 //! The real `bantin` binary: configuration errors, tokens, import, demo, subscribers, and `serve`
 //! with nothing configured.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bantin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bantin"));
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BANTIN_") || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+use common::binary::{bantin, text};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("run bantin")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

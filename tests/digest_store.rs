@@ -150,7 +150,7 @@ both_backends!(a_cancelled_run_sends_nothing_more, |backend| async move {
     assert!(store.cancel_run(run, now).await.unwrap());
     assert!(!store.cancel_run(run, now).await.unwrap());
     assert!(store.claim_deliveries(now, now + Duration::minutes(5), 10).await.unwrap().is_empty());
-    store.release_deliveries(&[one[0].id]).await.unwrap();
+    store.release_deliveries(&one).await.unwrap();
     let summary = store.run(run).await.unwrap().unwrap();
     assert_eq!((summary.status, summary.skipped, summary.queued), (RunStatus::Cancelled, 3, 0));
     assert_eq!(store.runs(Some(list), 10).await.unwrap().len(), 1);

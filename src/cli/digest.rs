@@ -104,8 +104,10 @@ async fn wait_for_run(services: &Services, digests: &Arc<Digests>, run_id: i64) 
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} deliveries {msg}").context("progress bar template")?,
     );
+    // Interrupting the command ends it at once: what it held is sent again once the lease expires.
+    let never = tokio_util::sync::CancellationToken::new();
     loop {
-        let handled = digests.send_batch().await?;
+        let handled = digests.send_batch(&never).await?;
         let run = services.store.run(run_id).await?.context("the run vanished")?;
         bar.set_position((run.sent + run.failed + run.skipped) as u64);
         bar.set_message(format!("{} sent, {} failed", run.sent, run.failed));

@@ -6,13 +6,13 @@
 
 pub mod render;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -27,8 +27,7 @@ use crate::store::digests::{ClaimedDelivery, DigestContent, RunStatus};
 
 /// How often the worker looks for due runs and deliveries when idle.
 const TICK: StdDuration = StdDuration::from_secs(1);
-/// First retry delay; doubled per attempt, up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::seconds(15);
+/// Retry delays double per attempt from the `delivery_retry_seconds` setting, up to this.
 const MAX_BACKOFF: Duration = Duration::hours(1);
 
 /// Deliveries claimed per batch for each SMTP connection.
@@ -79,6 +78,8 @@ pub struct Digests {
     lease: Duration,
     items: usize,
     attempts: u32,
+    /// Delay before the first retry.
+    first_backoff: Duration,
     concurrency: usize,
     rate: u32,
     base_url: String,
@@ -105,6 +106,7 @@ impl Digests {
             lease: Duration::seconds(i64::from(config.delivery_lease_seconds)),
             items: config.digest_items,
             attempts: config.delivery_attempts,
+            first_backoff: Duration::seconds(i64::from(config.delivery_retry_seconds)),
             concurrency: config.smtp_connections as usize,
             rate: config.smtp_rate,
             base_url: config.base_url.clone(),
@@ -165,8 +167,11 @@ impl Digests {
 
     /// Claims a batch of due deliveries and sends them, at most `smtp_connections` at a
     /// time, each closed as soon as it is sent (so a crash repeats at most the sends in
-    /// flight); returns how many were handled. Marks finished runs as done.
-    pub async fn send_batch(self: &Arc<Self>) -> anyhow::Result<usize> {
+    /// flight); returns how many were handled. The batch's leases are renewed while it is
+    /// sent, so no other instance takes over a delivery this one is still to send. When
+    /// `stop` is cancelled, the sends in flight finish and the rest are given back.
+    /// Marks finished runs as done.
+    pub async fn send_batch(self: &Arc<Self>, stop: &CancellationToken) -> anyhow::Result<usize> {
         let started = std::time::Instant::now();
         let now = Utc::now();
         let limit = (self.concurrency * CLAIM_PER_CONNECTION) as i64;
@@ -175,19 +180,38 @@ impl Digests {
         if count == 0 {
             return Ok(0);
         }
+        let mut leases = Leases::new(&claimed, self.renew_every());
         // What the batch shares is read once: the lists, the subscribers, and the
         // content of each (list, cursor, categories), which most subscribers have in common.
         let lists: HashMap<i64, Arc<MailingList>> =
             self.store.lists().await?.into_iter().map(|l| (l.id, Arc::new(l))).collect();
         let ids: Vec<i64> = claimed.iter().map(|d| d.subscriber_id).collect();
-        let mut subscribers: HashMap<i64, SubscriberDetail> =
+        let subscribers: HashMap<i64, SubscriberDetail> =
             self.store.subscribers_by_id(&ids).await?.into_iter().map(|d| (d.subscriber.id, d)).collect();
         let mut contents: HashMap<ContentKey, Arc<DigestContent>> = HashMap::new();
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut sends = JoinSet::new();
-        for delivery in claimed {
-            let prepared = self.prepare(&delivery, &lists, &mut subscribers, &mut contents).await;
-            let permit = slots.clone().acquire_owned().await?;
+        // Given back to the queue after the batch: those not started when stopping, and a
+        // second delivery to the same subscription (another run of its list), whose
+        // content depends on the cursor the first one moves.
+        let mut untried = Vec::new();
+        let mut subscriptions = HashSet::new();
+        let mut queue = claimed.into_iter();
+        while let Some(delivery) = queue.next() {
+            if !subscriptions.insert((delivery.subscriber_id, delivery.list_id)) {
+                untried.push(delivery);
+                continue;
+            }
+            let prepared = self.prepare(&delivery, &lists, &subscribers, &mut contents).await;
+            let Some(permit) = self.free_slot(&slots, &mut leases, stop).await? else {
+                untried.push(delivery);
+                untried.extend(queue.by_ref());
+                break;
+            };
+            if !leases.holds(delivery.id) {
+                tracing::warn!(delivery = delivery.id, "another sender took over the delivery: not sending it");
+                continue;
+            }
             let digests = self.clone();
             sends.spawn(async move {
                 let outcome = match prepared {
@@ -198,25 +222,76 @@ impl Digests {
                 (delivery, outcome)
             });
         }
-        while let Some(joined) = sends.join_next().await {
-            match joined {
-                Ok((_, Ok(outcome))) => self.metrics.record_delivery(outcome.as_str()),
-                Ok((delivery, Err(e))) => {
-                    // The outcome could not be recorded: the lease expires and the delivery
-                    // is claimed again (with the same Message-ID).
-                    tracing::error!(delivery = delivery.id, error = format!("{e:#}"), "cannot record a delivery");
-                }
-                Err(e) => tracing::error!(error = %e, "a digest sender panicked"),
+        loop {
+            tokio::select! {
+                joined = sends.join_next() => match joined {
+                    Some(joined) => self.record(joined),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(leases.renew_at) => self.renew(&mut leases).await,
             }
+        }
+        if !untried.is_empty() {
+            tracing::info!(deliveries = untried.len(), "deliveries not tried in this batch given back to the queue");
+            self.store.release_deliveries(&untried).await?;
         }
         self.store.complete_runs(Utc::now()).await?;
         if self.rate > 0 {
             let least = StdDuration::from_secs_f64(count as f64 / f64::from(self.rate));
             if let Some(rest) = least.checked_sub(started.elapsed()) {
-                tokio::time::sleep(rest).await;
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep(rest) => {}
+                }
             }
         }
         Ok(count)
+    }
+
+    /// Leases are renewed when half their length has passed.
+    fn renew_every(&self) -> StdDuration {
+        (self.lease / 2).to_std().unwrap_or(TICK)
+    }
+
+    /// Waits for a free sending slot, renewing the batch's leases meanwhile; `None` when
+    /// stopping, so no new send starts.
+    async fn free_slot(
+        &self,
+        slots: &Arc<Semaphore>,
+        leases: &mut Leases,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Option<OwnedSemaphorePermit>> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Ok(None),
+                _ = tokio::time::sleep_until(leases.renew_at) => self.renew(leases).await,
+                permit = slots.clone().acquire_owned() => return Ok(Some(permit?)),
+            }
+        }
+    }
+
+    /// Extends the leases the batch still holds. A failure is logged and tried again at
+    /// the next renewal: the leases last another half length meanwhile.
+    async fn renew(&self, leases: &mut Leases) {
+        match self.store.renew_leases(&leases.claims, Utc::now() + self.lease).await {
+            Ok(held) => leases.keep(&held),
+            Err(e) => tracing::warn!(error = %e, "cannot renew the leases of a digest batch"),
+        }
+        leases.renew_at = tokio::time::Instant::now() + self.renew_every();
+    }
+
+    /// Counts one finished send.
+    fn record(&self, joined: Result<(ClaimedDelivery, anyhow::Result<Outcome>), tokio::task::JoinError>) {
+        match joined {
+            Ok((_, Ok(outcome))) => self.metrics.record_delivery(outcome.as_str()),
+            Ok((delivery, Err(e))) => {
+                // The outcome could not be recorded: the lease expires and the delivery
+                // is claimed again (with the same Message-ID).
+                tracing::error!(delivery = delivery.id, error = format!("{e:#}"), "cannot record a delivery");
+            }
+            Err(e) => tracing::error!(error = %e, "a digest sender panicked"),
+        }
     }
 
     /// Gathers what one delivery needs, reusing content already read for the batch.
@@ -224,11 +299,12 @@ impl Digests {
         &self,
         delivery: &ClaimedDelivery,
         lists: &HashMap<i64, Arc<MailingList>>,
-        subscribers: &mut HashMap<i64, SubscriberDetail>,
+        subscribers: &HashMap<i64, SubscriberDetail>,
         contents: &mut HashMap<ContentKey, Arc<DigestContent>>,
     ) -> anyhow::Result<Prepared> {
         let Some(list) = lists.get(&delivery.list_id) else { return Ok(Prepared::Gone("the list was deleted")) };
-        let Some(detail) = subscribers.remove(&delivery.subscriber_id) else {
+        // A subscriber of several lists has a delivery of each in the batch.
+        let Some(detail) = subscribers.get(&delivery.subscriber_id) else {
             return Ok(Prepared::Gone("the subscriber was deleted"));
         };
         let Some(subscription) = detail.subscriptions.iter().find(|s| s.list_id == list.id) else {
@@ -248,7 +324,7 @@ impl Digests {
                 content
             }
         };
-        Ok(Prepared::Ready { list: list.clone(), detail: Box::new(detail), content })
+        Ok(Prepared::Ready { list: list.clone(), detail: Box::new(detail.clone()), content })
     }
 
     /// Renders and sends one claimed delivery, and records the outcome.
@@ -283,7 +359,7 @@ impl Digests {
                 Ok(Outcome::Failed)
             }
             Err(SendError::Transient(e)) => {
-                let delay = backoff(delivery.attempts);
+                let delay = backoff(self.first_backoff, delivery.attempts);
                 tracing::info!(delivery = delivery.id, error = %e, retry_in_s = delay.num_seconds(), "digest send failed; will retry");
                 self.store.retry_delivery(delivery.id, Utc::now() + delay, &e).await?;
                 Ok(Outcome::Retry)
@@ -294,7 +370,7 @@ impl Digests {
     /// The background worker of `bantin serve`.
     pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: CancellationToken) {
         loop {
-            let busy = match self.step().await {
+            let busy = match self.step(&shutdown).await {
                 Ok(busy) => busy,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "digest worker step failed");
@@ -314,12 +390,13 @@ impl Digests {
         }
     }
 
-    /// Schedules, queues and sends one batch; `true` when it sent something.
-    pub async fn step(self: &Arc<Self>) -> anyhow::Result<bool> {
+    /// Schedules, queues and sends one batch (see [`Digests::send_batch`] for `stop`);
+    /// `true` when it sent something.
+    pub async fn step(self: &Arc<Self>, stop: &CancellationToken) -> anyhow::Result<bool> {
         let now = Utc::now();
         self.schedule(now).await?;
         self.enqueue_pending(now).await?;
-        let sent = self.send_batch().await?;
+        let sent = self.send_batch(stop).await?;
         if let Ok(depth) = self.store.queue_depth().await {
             self.metrics.set_delivery_queue(depth);
         }
@@ -327,10 +404,38 @@ impl Digests {
     }
 }
 
-/// Delay before attempt `attempts + 1`.
-fn backoff(attempts: i32) -> Duration {
+/// The leases of one claimed batch: the claims still held, and when to renew them.
+struct Leases {
+    claims: Vec<ClaimedDelivery>,
+    held: HashSet<i64>,
+    renew_at: tokio::time::Instant,
+}
+
+impl Leases {
+    fn new(claimed: &[ClaimedDelivery], renew_every: StdDuration) -> Leases {
+        Leases {
+            claims: claimed.to_vec(),
+            held: claimed.iter().map(|d| d.id).collect(),
+            renew_at: tokio::time::Instant::now() + renew_every,
+        }
+    }
+
+    fn holds(&self, delivery_id: i64) -> bool {
+        self.held.contains(&delivery_id)
+    }
+
+    /// Keeps the claims a renewal found still held; the others are closed, or were
+    /// taken over by another sender.
+    fn keep(&mut self, held: &[i64]) {
+        self.held = held.iter().copied().collect();
+        self.claims.retain(|d| self.held.contains(&d.id));
+    }
+}
+
+/// Delay before attempt `attempts + 1`, the first retry waiting `first`.
+fn backoff(first: Duration, attempts: i32) -> Duration {
     let doublings = attempts.clamp(1, 12) - 1;
-    (FIRST_BACKOFF * 2i32.pow(doublings as u32)).min(MAX_BACKOFF)
+    (first * 2i32.pow(doublings as u32)).min(MAX_BACKOFF)
 }
 
 #[cfg(test)]
@@ -339,10 +444,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_an_hour() {
-        assert_eq!(backoff(1), Duration::seconds(15));
-        assert_eq!(backoff(2), Duration::seconds(30));
-        assert_eq!(backoff(5), Duration::seconds(240));
-        assert_eq!(backoff(20), Duration::hours(1));
+        let first = Duration::seconds(15);
+        assert_eq!(backoff(first, 1), Duration::seconds(15));
+        assert_eq!(backoff(first, 2), Duration::seconds(30));
+        assert_eq!(backoff(first, 5), Duration::seconds(240));
+        assert_eq!(backoff(first, 20), Duration::hours(1));
+        assert_eq!(backoff(Duration::seconds(1), 3), Duration::seconds(4));
     }
 
     #[test]

@@ -143,9 +143,18 @@ pub trait DigestStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Failed for good; with `bounce`, the subscriber is marked bounced and not mailed again.
     async fn fail_delivery(&self, delivery: &ClaimedDelivery, error: &str, bounce: bool) -> Result<(), StoreError>;
-    /// Releases leases this process holds (at shutdown), so nothing stays claimed.
+    /// Extends to `lease_until` the leases of these claims that are still held: not
+    /// closed, and not claimed again by another sender since (which counted an attempt).
+    /// Returns the ids of the claims still held.
+    async fn renew_leases(
+        &self,
+        claims: &[ClaimedDelivery],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Gives back claims that were not tried (at shutdown, or deferred), still held as
+    /// `renew_leases` tells, without counting an attempt, so nothing stays claimed.
     /// Deliveries of a cancelled run are cancelled instead.
-    async fn release_deliveries(&self, ids: &[i64]) -> Result<(), StoreError>;
+    async fn release_deliveries(&self, claims: &[ClaimedDelivery]) -> Result<(), StoreError>;
     /// Marks sending runs with nothing left queued or in flight as done.
     async fn complete_runs(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Cancels a run and its queued deliveries; `false` when it is already finished.
@@ -175,6 +184,22 @@ macro_rules! digest_store_impl {
                  (SELECT COUNT(*) FROM deliveries d WHERE d.run_id = r.id AND d.status = 'failed') AS failed, \
                  (SELECT COUNT(*) FROM deliveries d WHERE d.run_id = r.id AND d.status IN ('skipped', 'cancelled')) AS skipped \
                  FROM digest_runs r JOIN lists l ON l.id = r.list_id";
+
+            /// Claims named in one statement: two binds each, well under either backend's limit.
+            const CLAIMS_PER_STATEMENT: usize = 500;
+
+            /// `(id = ? AND attempts = ?) OR …`: each claim by its delivery and the attempt
+            /// it counted, so a delivery another sender claimed since is not matched.
+            fn push_claims(q: &mut QueryBuilder<$db>, claims: &[ClaimedDelivery]) {
+                q.push("(");
+                for (i, claim) in claims.iter().enumerate() {
+                    if i > 0 {
+                        q.push(" OR ");
+                    }
+                    q.push("(id = ").push_bind(claim.id).push(" AND attempts = ").push_bind(claim.attempts).push(")");
+                }
+                q.push(")");
+            }
 
             fn run_from_row(row: &DbRow) -> Result<DigestRun, StoreError> {
                 let status: String = row.try_get("status")?;
@@ -448,20 +473,29 @@ macro_rules! digest_store_impl {
                     Ok(())
                 }
 
-                async fn release_deliveries(&self, ids: &[i64]) -> Result<(), StoreError> {
-                    if ids.is_empty() {
-                        return Ok(());
+                async fn renew_leases(&self, claims: &[ClaimedDelivery], lease_until: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+                    let mut held = Vec::with_capacity(claims.len());
+                    for chunk in claims.chunks(CLAIMS_PER_STATEMENT) {
+                        let mut q = QueryBuilder::<$db>::new("UPDATE deliveries SET lease_until = ");
+                        q.push_bind(lease_until).push(" WHERE status = 'sending' AND ");
+                        push_claims(&mut q, chunk);
+                        q.push(" RETURNING id");
+                        for row in q.build().fetch_all(self.writer()).await? {
+                            held.push(row.try_get("id")?);
+                        }
                     }
-                    let mut q = QueryBuilder::<$db>::new(
-                        "UPDATE deliveries SET status = CASE WHEN (SELECT r.status FROM digest_runs r WHERE r.id = deliveries.run_id) = 'cancelled' \
-                         THEN 'cancelled' ELSE 'queued' END, lease_until = NULL, attempts = attempts - 1 WHERE status = 'sending' AND id IN (",
-                    );
-                    let mut sep = q.separated(", ");
-                    for id in ids {
-                        sep.push_bind(*id);
+                    Ok(held)
+                }
+
+                async fn release_deliveries(&self, claims: &[ClaimedDelivery]) -> Result<(), StoreError> {
+                    for chunk in claims.chunks(CLAIMS_PER_STATEMENT) {
+                        let mut q = QueryBuilder::<$db>::new(
+                            "UPDATE deliveries SET status = CASE WHEN (SELECT r.status FROM digest_runs r WHERE r.id = deliveries.run_id) = 'cancelled' \
+                             THEN 'cancelled' ELSE 'queued' END, lease_until = NULL, attempts = attempts - 1 WHERE status = 'sending' AND ",
+                        );
+                        push_claims(&mut q, chunk);
+                        q.build().execute(self.writer()).await?;
                     }
-                    q.push(")");
-                    q.build().execute(self.writer()).await?;
                     Ok(())
                 }
 

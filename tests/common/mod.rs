@@ -2,6 +2,7 @@
 //! real application started on port 0.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod browser;
 pub mod mime;
 pub mod smtp;

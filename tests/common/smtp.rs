@@ -4,7 +4,7 @@
 //! misbehave (a reply for one recipient, a temporary failure for the next messages, or
 //! refusing connections) so delivery and retry logic is tested against real sockets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,9 +40,10 @@ impl ReceivedMail {
 struct Faults {
     /// RCPT TO replies by lowercased address, e.g. "550 5.1.1 No such user".
     recipient_replies: HashMap<String, String>,
-    /// This many of the next messages get `next_reply` after their data instead of 250.
-    failing_messages: usize,
-    next_reply: String,
+    /// Replies for the next messages after their data instead of 250, in order.
+    next_replies: VecDeque<String>,
+    /// How long to wait before acknowledging an accepted message, as a slow relay does.
+    acknowledge_after: Duration,
 }
 
 #[derive(Default)]
@@ -53,6 +54,8 @@ struct Shared {
     faults: Mutex<Faults>,
     /// Set while the server is down: open sessions hang up at their next command.
     down: Mutex<bool>,
+    /// Sessions whose client has not hung up yet.
+    open_sessions: Mutex<usize>,
     arrived: Notify,
 }
 
@@ -89,6 +92,11 @@ impl SmtpServer {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// How many messages were accepted so far.
+    pub fn received_count(&self) -> usize {
+        self.shared.received.lock().unwrap().len()
+    }
+
     /// Messages whose data was sent, whether they were accepted or failed on purpose.
     pub fn attempts(&self) -> usize {
         *self.shared.attempts.lock().unwrap()
@@ -106,17 +114,27 @@ impl SmtpServer {
         let waited = tokio::time::timeout(timeout, async {
             loop {
                 let arrived = self.shared.arrived.notified();
-                let received = self.received();
-                if received.len() >= count {
-                    return received;
+                // Counted without copying: thousands of messages arrive one by one.
+                if self.received_count() >= count {
+                    return self.received();
                 }
                 arrived.await;
             }
         })
         .await;
         waited.unwrap_or_else(|_| {
-            panic!("expected {count} message(s) within {timeout:?}, the SMTP server got {}", self.received().len())
+            panic!("expected {count} message(s) within {timeout:?}, the SMTP server got {}", self.received_count())
         })
+    }
+
+    /// Waits until every client has hung up, so all they sent has been read: after a
+    /// client is killed, what it had written is still in the sockets for a moment.
+    pub async fn wait_for_hang_ups(&self, timeout: Duration) {
+        let started = std::time::Instant::now();
+        while *self.shared.open_sessions.lock().unwrap() > 0 {
+            assert!(started.elapsed() < timeout, "SMTP clients still connected after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits `period` and checks that no more than `count` messages were accepted by then.
@@ -137,11 +155,18 @@ impl SmtpServer {
     }
 
     /// Answers the end of data of the next `count` messages with `reply` (e.g.
-    /// "451 4.3.0 Try again later") instead of accepting them.
+    /// "451 4.3.0 Try again later") instead of accepting them; after the failures asked
+    /// for before, if any.
     pub fn fail_next_messages(&self, count: usize, reply: &str) {
         let mut faults = self.shared.faults.lock().unwrap();
-        faults.failing_messages = count;
-        faults.next_reply = reply.to_owned();
+        faults.next_replies.extend(std::iter::repeat_n(reply.to_owned(), count));
+    }
+
+    /// Keeps each accepted message waiting `delay` for its 250 reply: the message is
+    /// already kept (it counts as received) while the client still waits, as with a
+    /// slow relay, so a client that dies then has sent it without knowing.
+    pub fn acknowledge_after(&self, delay: Duration) {
+        self.shared.faults.lock().unwrap().acknowledge_after = delay;
     }
 
     pub fn clear_faults(&self) {
@@ -168,9 +193,11 @@ impl SmtpServer {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     while let Ok((socket, _)) = listener.accept().await {
         let shared = shared.clone();
+        *shared.open_sessions.lock().unwrap() += 1;
         tokio::spawn(async move {
             // A client hanging up mid-session is not the test's concern.
-            let _ = Session::new(socket, shared).run().await;
+            let _ = Session::new(socket, shared.clone()).run().await;
+            *shared.open_sessions.lock().unwrap() -= 1;
         });
     }
 }
@@ -300,18 +327,18 @@ impl Session {
             mail.raw.extend_from_slice(unstuffed);
         }
         *self.shared.attempts.lock().unwrap() += 1;
-        let failure = {
+        let (failure, delay) = {
             let mut faults = self.shared.faults.lock().unwrap();
-            (faults.failing_messages > 0).then(|| {
-                faults.failing_messages -= 1;
-                faults.next_reply.clone()
-            })
+            (faults.next_replies.pop_front(), faults.acknowledge_after)
         };
         if let Some(failure) = failure {
             return self.reply(&failure).await;
         }
         self.shared.received.lock().unwrap().push(mail);
         self.shared.arrived.notify_waiters();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         self.reply("250 2.0.0 Queued").await
     }
 }
