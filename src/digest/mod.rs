@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audience::Audience;
 use crate::config::{Config, Language};
+use crate::domain::email::EmailAddress;
 use crate::domain::schedule::Schedule;
 use crate::mail::SendError;
 use crate::metrics::Metrics;
@@ -85,6 +86,8 @@ pub struct Digests {
     site_name: String,
     site_url: String,
     default_language: Language,
+    /// Mailbox offered in List-Unsubscribe besides the one-click link.
+    unsubscribe_mailto: Option<EmailAddress>,
 }
 
 /// The latest cron time at or before `now`, if it is after `since`.
@@ -111,6 +114,7 @@ impl Digests {
             site_name: config.site_name.clone(),
             site_url: config.site_url.clone(),
             default_language: config.language,
+            unsubscribe_mailto: config.list_unsubscribe_mailto.clone(),
         }
     }
 
