@@ -5,20 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestApp;
+use common::{TestApp, audit_actions, call};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Sends a request with the test token; the status and the JSON body (null when none).
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = app.client.request(method, format!("{}{path}", app.address)).bearer_auth(&app.token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 async fn raw(app: &TestApp, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     let response = app
@@ -46,11 +35,6 @@ async fn add_category(app: &TestApp) {
         json!({"id": "kt-1", "title": "Giá lúa tăng", "category": ["Tin Tức", "Kinh tế"], "content_text": "…"});
     let (status, body) = app.post_articles(article.to_string()).await;
     assert_eq!(status, 201, "{body}");
-}
-
-async fn audit_actions(app: &TestApp) -> Vec<(String, String, String)> {
-    let entries = app.store.audit_log(None, 1_000).await.unwrap();
-    entries.into_iter().rev().map(|e| (e.actor, e.action, e.subject)).collect()
 }
 
 both_backends!(a_list_round_trips_with_its_vietnamese_name, |backend| async move {
