@@ -169,6 +169,12 @@ both_backends!(runs_start_report_their_counts_and_cancel_through_the_api, |backe
     let (status, _) = call(&app, Method::POST, &format!("/api/v1/runs/{second}/cancel"), None).await;
     assert_eq!(status, 409);
 
+    // A list nobody reads is done at once.
+    let (status, _) = call(&app, Method::POST, "/api/v1/lists", Some(json!({"name": "Bản tin chiều"}))).await;
+    assert_eq!(status, 201);
+    let (status, run) = call(&app, Method::POST, "/api/v1/lists/ban-tin-chieu/runs", None).await;
+    assert_eq!((status, run["status"].as_str(), run["queued"].as_i64()), (202, Some("done"), Some(0)), "{run}");
+
     for (method, path, expected) in [
         (Method::GET, "/api/v1/runs/999999".to_owned(), 404),
         (Method::GET, "/api/v1/runs/not-a-number".to_owned(), 404),
@@ -196,6 +202,7 @@ both_backends!(runs_start_report_their_counts_and_cancel_through_the_api, |backe
         ("digest.run", format!("list:{SLUG}")),
         ("digest.run", format!("list:{SLUG}")),
         ("digest.cancel", format!("run:{second}")),
+        ("digest.run", "list:ban-tin-chieu".to_owned()),
     ];
     assert_eq!(digest, expected);
 });

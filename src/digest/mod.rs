@@ -164,6 +164,10 @@ impl Digests {
         let run_id = self.run_now(list, now).await?;
         if let Some(queued) = self.store.enqueue_run(run_id, now).await? {
             tracing::info!(list = list.slug, run_id, deliveries = queued, "digest run started by hand");
+            if queued == 0 {
+                // Nobody to send to: done now, not left "sending" until some batch runs.
+                self.store.complete_runs(now).await?;
+            }
         }
         self.store.run(run_id).await?.ok_or_else(|| StoreError::Corrupt(format!("run {run_id} vanished")))
     }
