@@ -4,9 +4,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 use url::Url;
+
+use crate::domain::email::EmailAddress;
+use crate::mail::DkimSigner;
 
 pub const DEFAULT_CONFIG_FILE: &str = "bantin.toml";
 
@@ -109,6 +113,11 @@ pub struct Config {
     /// Wait before the first retry of a delivery (4xx reply, connection error), in
     /// seconds; doubled for each further attempt, up to an hour.
     pub delivery_retry_seconds: u32,
+    /// Mailbox named in List-Unsubscribe next to the one-click link, as
+    /// `<mailto:…?subject=unsubscribe-{token}>`.
+    pub list_unsubscribe_mailto: Option<EmailAddress>,
+    /// Signs every message when `dkim_key_file`, `dkim_selector` and `dkim_domain` are set.
+    pub dkim: Option<Arc<DkimSigner>>,
 }
 
 /// A setting that stops start-up: its name and why.
@@ -125,7 +134,7 @@ struct Setting {
     env: &'static str,
 }
 
-const SETTINGS: [Setting; 20] = [
+const SETTINGS: [Setting; 24] = [
     Setting { key: "database_url", env: "BANTIN_DATABASE_URL" },
     Setting { key: "listen", env: "BANTIN_LISTEN" },
     Setting { key: "base_url", env: "BANTIN_BASE_URL" },
@@ -146,6 +155,10 @@ const SETTINGS: [Setting; 20] = [
     Setting { key: "delivery_attempts", env: "BANTIN_DELIVERY_ATTEMPTS" },
     Setting { key: "delivery_lease_seconds", env: "BANTIN_DELIVERY_LEASE_SECONDS" },
     Setting { key: "delivery_retry_seconds", env: "BANTIN_DELIVERY_RETRY_SECONDS" },
+    Setting { key: "list_unsubscribe_mailto", env: "BANTIN_LIST_UNSUBSCRIBE_MAILTO" },
+    Setting { key: "dkim_key_file", env: "BANTIN_DKIM_KEY_FILE" },
+    Setting { key: "dkim_selector", env: "BANTIN_DKIM_SELECTOR" },
+    Setting { key: "dkim_domain", env: "BANTIN_DKIM_DOMAIN" },
 ];
 
 /// Raw values with where each came from, so errors can name the place.
@@ -156,6 +169,11 @@ struct RawSettings {
 impl RawSettings {
     fn get(&self, key: &str) -> Option<(&str, &str)> {
         self.values.get(key).map(|(origin, v)| (origin.as_str(), v.as_str()))
+    }
+
+    /// A setting given with a value that is not blank.
+    fn given(&self, key: &str) -> Option<(&str, &str)> {
+        self.get(key).map(|(origin, v)| (origin, v.trim())).filter(|(_, v)| !v.is_empty())
     }
 }
 
@@ -280,6 +298,11 @@ impl Config {
         let delivery_attempts = parse_number(raw, "delivery_attempts", 8, 1..=50)?;
         let delivery_lease_seconds = parse_number(raw, "delivery_lease_seconds", 300, 1..=86_400)?;
         let delivery_retry_seconds = parse_number(raw, "delivery_retry_seconds", 15, 1..=3_600)?;
+        let list_unsubscribe_mailto = match raw.given("list_unsubscribe_mailto") {
+            Some((origin, v)) => Some(parse_mailto_address(v).map_err(|r| err(origin, r))?),
+            None => None,
+        };
+        let dkim = parse_dkim(raw)?;
         Ok(Config {
             database_url,
             listen,
@@ -301,8 +324,50 @@ impl Config {
             delivery_attempts,
             delivery_lease_seconds,
             delivery_retry_seconds,
+            list_unsubscribe_mailto,
+            dkim,
         })
     }
+}
+
+/// The key file, selector and domain go together: one alone is a mistake, not "off".
+fn parse_dkim(raw: &RawSettings) -> Result<Option<Arc<DkimSigner>>, ConfigError> {
+    let key_file = raw.given("dkim_key_file");
+    let selector = raw.given("dkim_selector");
+    let domain = raw.given("dkim_domain");
+    let name = |key: &str| {
+        let setting = SETTINGS.iter().find(|s| s.key == key).expect("a known setting");
+        format!("{} ({})", setting.key, setting.env)
+    };
+    let Some((key_origin, key_file)) = key_file else {
+        if let Some((origin, _)) = selector.or(domain) {
+            return Err(err(origin, format!("signs nothing without {}", name("dkim_key_file"))));
+        }
+        return Ok(None);
+    };
+    let (Some((selector_origin, selector)), Some((domain_origin, domain))) = (selector, domain) else {
+        let missing = if selector.is_none() { "dkim_selector" } else { "dkim_domain" };
+        return Err(err(&name(missing), format!("is required with {key_origin}")));
+    };
+    let label = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
+    if !selector.chars().all(label) {
+        return Err(err(selector_origin, format!("{selector:?} is not a DNS name like mail2026")));
+    }
+    if !domain.contains('.') || !domain.chars().all(label) {
+        return Err(err(domain_origin, format!("{domain:?} is not a domain like news.example")));
+    }
+    let signer = DkimSigner::load(Path::new(key_file), selector, &domain.to_ascii_lowercase())
+        .map_err(|reason| err(key_origin, reason))?;
+    Ok(Some(Arc::new(signer)))
+}
+
+/// An address that goes into a `mailto:` URI as it is.
+fn parse_mailto_address(v: &str) -> Result<EmailAddress, String> {
+    let address = EmailAddress::parse(v)?;
+    if address.as_str().contains(['?', '&', '#', '%', '/']) {
+        return Err(format!("{v:?} must not contain ?, &, #, % or /"));
+    }
+    Ok(address)
 }
 
 /// A value from the file as text: strings as they are, integers in decimal, arrays of
@@ -419,6 +484,73 @@ mod tests {
         })
         .unwrap_err();
         assert!(!e.to_string().contains("s3cret"));
+    }
+
+    fn raw(pairs: &[(&str, &str)]) -> RawSettings {
+        let values = pairs
+            .iter()
+            .map(|(env, value)| {
+                let setting = SETTINGS.iter().find(|s| s.env == *env).unwrap();
+                (setting.key, (env.to_string(), value.to_string()))
+            })
+            .collect();
+        RawSettings { values }
+    }
+
+    #[test]
+    fn dkim_settings_go_together_and_the_key_must_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_key = dir.path().join("dkim.pem");
+        std::fs::write(&not_a_key, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ5dGVz\n-----END PRIVATE KEY-----\n")
+            .unwrap();
+        let file = not_a_key.to_str().unwrap();
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (&[("BANTIN_DKIM_SELECTOR", "s1")], "BANTIN_DKIM_SELECTOR"),
+            (
+                &[("BANTIN_DKIM_KEY_FILE", file), ("BANTIN_DKIM_DOMAIN", "news.example")],
+                "dkim_selector (BANTIN_DKIM_SELECTOR)",
+            ),
+            (
+                &[
+                    ("BANTIN_DKIM_KEY_FILE", file),
+                    ("BANTIN_DKIM_SELECTOR", "s1"),
+                    ("BANTIN_DKIM_DOMAIN", "news example"),
+                ],
+                "BANTIN_DKIM_DOMAIN",
+            ),
+            (
+                &[
+                    ("BANTIN_DKIM_KEY_FILE", file),
+                    ("BANTIN_DKIM_SELECTOR", "s1"),
+                    ("BANTIN_DKIM_DOMAIN", "news.example"),
+                ],
+                "BANTIN_DKIM_KEY_FILE",
+            ),
+            (
+                &[
+                    ("BANTIN_DKIM_KEY_FILE", "/nonexistent/k.pem"),
+                    ("BANTIN_DKIM_SELECTOR", "s1"),
+                    ("BANTIN_DKIM_DOMAIN", "news.example"),
+                ],
+                "BANTIN_DKIM_KEY_FILE",
+            ),
+        ];
+        for (pairs, setting) in cases {
+            let e = Config::from_raw(&raw(pairs)).unwrap_err();
+            assert_eq!(e.setting, setting, "{e}");
+            assert!(!e.to_string().contains("c2VjcmV0"), "the key file is not echoed: {e}");
+        }
+        assert!(Config::from_raw(&raw(&[("BANTIN_DKIM_KEY_FILE", " ")])).unwrap().dkim.is_none(), "blank is off");
+    }
+
+    #[test]
+    fn the_unsubscribe_mailbox_is_a_plain_address() {
+        let c = Config::from_raw(&raw(&[("BANTIN_LIST_UNSUBSCRIBE_MAILTO", "unsubscribe@news.example")])).unwrap();
+        assert_eq!(c.list_unsubscribe_mailto.unwrap().as_str(), "unsubscribe@news.example");
+        for bad in ["news.example", "a?b@news.example", "Hủy <huy@news.example>"] {
+            let e = Config::from_raw(&raw(&[("BANTIN_LIST_UNSUBSCRIBE_MAILTO", bad)])).unwrap_err();
+            assert_eq!(e.setting, "BANTIN_LIST_UNSUBSCRIBE_MAILTO", "{bad}");
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("web/admin/lists.html", include_str!("../templates/web/admin/lists.html")),
     ("web/admin/list_form.html", include_str!("../templates/web/admin/list_form.html")),
     ("web/admin/list_delete.html", include_str!("../templates/web/admin/list_delete.html")),
+    ("web/admin/list_preview.html", include_str!("../templates/web/admin/list_preview.html")),
+    ("web/admin/runs_table.html", include_str!("../templates/web/admin/runs_table.html")),
     ("web/admin/subscribers.html", include_str!("../templates/web/admin/subscribers.html")),
     ("web/admin/subscriber.html", include_str!("../templates/web/admin/subscriber.html")),
     ("web/admin/subscriber_delete.html", include_str!("../templates/web/admin/subscriber_delete.html")),

@@ -5,20 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestApp;
+use common::{TestApp, audit_actions, call};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Sends a request with the test token; the status and the JSON body (null when none).
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = app.client.request(method, format!("{}{path}", app.address)).bearer_auth(&app.token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 async fn raw(app: &TestApp, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     let response = app
@@ -46,11 +35,6 @@ async fn add_category(app: &TestApp) {
         json!({"id": "kt-1", "title": "Giá lúa tăng", "category": ["Tin Tức", "Kinh tế"], "content_text": "…"});
     let (status, body) = app.post_articles(article.to_string()).await;
     assert_eq!(status, 201, "{body}");
-}
-
-async fn audit_actions(app: &TestApp) -> Vec<(String, String, String)> {
-    let entries = app.store.audit_log(None, 1_000).await.unwrap();
-    entries.into_iter().rev().map(|e| (e.actor, e.action, e.subject)).collect()
 }
 
 both_backends!(a_list_round_trips_with_its_vietnamese_name, |backend| async move {
@@ -224,7 +208,7 @@ both_backends!(every_list_and_subscriber_route_refuses_a_request_without_a_valid
     let Some(app) = TestApp::spawn(backend).await else { return };
     let routes: Vec<&str> = bantin::http::route_paths()
         .into_iter()
-        .filter(|p| p.starts_with("/api/v1/lists") || p.starts_with("/api/v1/subscribers"))
+        .filter(|p| ["/api/v1/lists", "/api/v1/subscribers", "/api/v1/runs"].iter().any(|prefix| p.starts_with(prefix)))
         .collect();
     assert!(routes.len() >= 5, "{routes:?}");
     let mut refused = 0;
@@ -246,7 +230,7 @@ both_backends!(every_list_and_subscriber_route_refuses_a_request_without_a_valid
             }
         }
     }
-    assert_eq!(refused, 12 * 3, "every method of every route was tried");
+    assert_eq!(refused, 16 * 3, "every method of every route was tried");
     assert!(app.store.lists().await.unwrap().is_empty(), "nothing was written");
 });
 

@@ -41,6 +41,30 @@ fn an_invalid_setting_stops_start_up_with_one_line_and_exit_code_2() {
 }
 
 #[test]
+fn an_unusable_dkim_key_stops_start_up_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dkim.pem");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n").unwrap();
+    let weak = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim/rsa-512-pkcs1.pem");
+    for file in [key.as_path(), weak.as_path(), Path::new("/nonexistent/dkim.pem")] {
+        let out = run(bantin(dir.path())
+            .arg("serve")
+            .env("BANTIN_DKIM_KEY_FILE", file)
+            .env("BANTIN_DKIM_SELECTOR", "bantin2026")
+            .env("BANTIN_DKIM_DOMAIN", "tin.hiephoa.example"));
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("BANTIN_DKIM_KEY_FILE"), "{stderr}");
+        assert!(!stderr.contains("bm90IGEga2V5"), "the key is not echoed: {stderr}");
+    }
+    std::fs::write(dir.path().join("bantin.toml"), "dkim_selector = \"bantin2026\"\n").unwrap();
+    let out = run(bantin(dir.path()).arg("migrate"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("dkim_selector in bantin.toml"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn token_create_prints_the_token_alone() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(bantin(dir.path()).args(["token", "create", "--name", "CMS Hiệp Hòa"]));

@@ -42,7 +42,8 @@ pub struct Audience {
 
 impl Audience {
     pub async fn new(config: &Config, store: Arc<dyn Store>, templates: Arc<Templates>) -> anyhow::Result<Audience> {
-        let mailer = Mailer::new(config.smtp_url.as_ref(), config.smtp_connections, config.data_dir.join("outbox"))?;
+        let mailer = Mailer::new(config.smtp_url.as_ref(), config.smtp_connections, config.data_dir.join("outbox"))?
+            .with_dkim(config.dkim.clone());
         let mut fresh = [0u8; 32];
         getrandom::fill(&mut fresh).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
         let key = store.secret(LINK_KEY, &hex::encode(fresh)).await.context("cannot read the link signing key")?;
@@ -106,8 +107,12 @@ impl Audience {
 
     /// The one-click unsubscribe link for one list, or for everything with `None`.
     pub fn unsubscribe_url(&self, subscriber_id: i64, list_id: Option<i64>) -> String {
-        let link = Link { purpose: LinkPurpose::Unsubscribe, subscriber_id, list_id, expires_at: None };
-        self.link_url("unsubscribe", &link)
+        format!("{}/unsubscribe/{}", self.base_url, self.unsubscribe_token(subscriber_id, list_id))
+    }
+
+    /// The token of [`Audience::unsubscribe_url`], also put in the List-Unsubscribe mailto.
+    pub fn unsubscribe_token(&self, subscriber_id: i64, list_id: Option<i64>) -> String {
+        self.signer.sign(&Link { purpose: LinkPurpose::Unsubscribe, subscriber_id, list_id, expires_at: None })
     }
 
     pub fn verify(&self, token: &str, purpose: LinkPurpose, now: DateTime<Utc>) -> Option<Link> {

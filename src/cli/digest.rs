@@ -16,7 +16,6 @@ use crate::app::Services;
 use crate::audience::Audience;
 use crate::config::Config;
 use crate::digest::Digests;
-use crate::digest::render::preview_delivery;
 use crate::domain::email::EmailAddress;
 use crate::store::digests::RunStatus;
 
@@ -74,12 +73,8 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
                 eprintln!("bantin: {address} is not subscribed to {}", list.slug);
                 return Ok(ExitCode::from(EXIT_CONFIG));
             }
-            let delivery = preview_delivery(list.id, detail.subscriber.id, Utc::now());
-            let content = services
-                .store
-                .digest_content(detail.subscriber.id, list.id, delivery.window_end, config.digest_items)
-                .await?;
-            let mail = digests.render(&list, &detail, &content, &delivery)?;
+            let preview = digests.preview(&list, Some(&detail), Utc::now()).await?;
+            let mail = &preview.mail;
             std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             let stem = out.join(format!("digest-{}", list.slug));
             let files = [
@@ -91,7 +86,7 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
                 std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
                 println!("{}", path.display());
             }
-            eprintln!("{}: {} new article(s), nothing sent", mail.subject, content.total);
+            eprintln!("{}: {} new article(s), nothing sent", mail.subject, preview.total);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -4,6 +4,7 @@
 //! render what is new for that subscription, send, and only then move its cursor. Each
 //! step is a method, so tests and `bantin digest run` drive it deterministically.
 
+pub mod preview;
 pub mod render;
 
 use std::collections::{HashMap, HashSet};
@@ -18,12 +19,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audience::Audience;
 use crate::config::{Config, Language};
+use crate::domain::email::EmailAddress;
 use crate::domain::schedule::Schedule;
 use crate::mail::SendError;
 use crate::metrics::Metrics;
-use crate::store::Store;
 use crate::store::audience::{MailingList, SubscriberDetail};
-use crate::store::digests::{ClaimedDelivery, DigestContent, RunStatus};
+use crate::store::digests::{ClaimedDelivery, DigestContent, DigestRun, RunStatus};
+use crate::store::{Store, StoreError};
 
 /// How often the worker looks for due runs and deliveries when idle.
 const TICK: StdDuration = StdDuration::from_secs(1);
@@ -86,6 +88,8 @@ pub struct Digests {
     site_name: String,
     site_url: String,
     default_language: Language,
+    /// Mailbox offered in List-Unsubscribe besides the one-click link.
+    unsubscribe_mailto: Option<EmailAddress>,
 }
 
 /// The latest cron time at or before `now`, if it is after `since`.
@@ -113,6 +117,7 @@ impl Digests {
             site_name: config.site_name.clone(),
             site_url: config.site_url.clone(),
             default_language: config.language,
+            unsubscribe_mailto: config.list_unsubscribe_mailto.clone(),
         }
     }
 
@@ -145,12 +150,28 @@ impl Digests {
     }
 
     /// A run of `list` now, outside its schedule (`bantin digest run`, the admin's "run now").
-    pub async fn run_now(&self, list: &MailingList, now: DateTime<Utc>) -> anyhow::Result<i64> {
-        let at = now.duration_trunc(Duration::seconds(1))?;
+    /// Runs are unique per list and second, so a double click is refused, not sent twice;
+    /// the window ends at `now` itself, so articles published earlier in that second are in.
+    pub async fn run_now(&self, list: &MailingList, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let at = now.duration_trunc(Duration::seconds(1)).unwrap_or(now);
         self.store
-            .create_run(list.id, at, at, RunStatus::Pending, now)
+            .create_run(list.id, at, now, RunStatus::Pending, now)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("a run of {} at {at} exists already", list.slug))
+            .ok_or_else(|| StoreError::Conflict(format!("a run of {} at {at} exists already", list.slug)))
+    }
+
+    /// [`Digests::run_now`] with its deliveries queued at once, so it shows its counts;
+    /// the worker sends them.
+    pub async fn start_now(&self, list: &MailingList, now: DateTime<Utc>) -> Result<DigestRun, StoreError> {
+        let run_id = self.run_now(list, now).await?;
+        if let Some(queued) = self.store.enqueue_run(run_id, now).await? {
+            tracing::info!(list = list.slug, run_id, deliveries = queued, "digest run started by hand");
+            if queued == 0 {
+                // Nobody to send to: done now, not left "sending" until some batch runs.
+                self.store.complete_runs(now).await?;
+            }
+        }
+        self.store.run(run_id).await?.ok_or_else(|| StoreError::Corrupt(format!("run {run_id} vanished")))
     }
 
     /// Queues the deliveries of every pending run; returns how many were queued.

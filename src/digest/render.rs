@@ -177,7 +177,14 @@ impl Digests {
         let mut context = self.page_context(list, content, lang, delivery.scheduled_at.with_timezone(&tz));
         let subject = context["subject"].as_str().unwrap_or_default().to_owned();
         let preheader: Vec<&str> = content.articles.iter().take(3).map(|a| a.title.as_str()).collect();
-        let unsubscribe_url = self.audience.unsubscribe_url(detail.subscriber.id, Some(list.id));
+        let unsubscribe_token = self.audience.unsubscribe_token(detail.subscriber.id, Some(list.id));
+        let unsubscribe_url = format!("{}/unsubscribe/{unsubscribe_token}", self.base_url);
+        // The one-click https link first (RFC 8058), then the mailbox for clients that
+        // only write mail; its subject carries the same token.
+        let list_unsubscribe = match &self.unsubscribe_mailto {
+            Some(mailbox) => format!("<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe-{unsubscribe_token}>"),
+            None => format!("<{unsubscribe_url}>"),
+        };
         if let Some(map) = context.as_object_mut() {
             map.insert("preheader".into(), preheader.join(" · ").into());
             let why =
@@ -205,7 +212,7 @@ impl Digests {
             message_id: message_id(&format!("digest.{}.{}", delivery.run_id, detail.subscriber.id), &self.base_url),
             headers: vec![
                 ("List-Id", format!("<{}.{host}>", list.slug)),
-                ("List-Unsubscribe", format!("<{unsubscribe_url}>")),
+                ("List-Unsubscribe", list_unsubscribe),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned()),
             ],
         })

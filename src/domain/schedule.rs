@@ -27,14 +27,18 @@ impl PartialEq for Schedule {
 
 impl Schedule {
     pub fn parse(input: &str) -> Result<Schedule, String> {
-        let expression = expand_preset(input.trim())?;
+        if input.trim().is_empty() {
+            return Err("is empty".into());
+        }
+        let invalid = |e: String| format!("{input:?} is not a valid schedule: {e}");
+        let expression = expand_preset(input.trim()).map_err(invalid)?;
         let fields: Vec<&str> = expression.split_whitespace().collect();
         if fields.len() != 5 {
             return Err(format!(
                 "{input:?} is not a schedule: use five cron fields (minute hour day month weekday, e.g. \"0 6 * * *\") or a preset (\"daily 06:00\", \"weekly mon 07:00\", \"monthly 1 06:00\")"
             ));
         }
-        let weekday = convert_weekdays(fields[4])?;
+        let weekday = convert_weekdays(fields[4]).map_err(invalid)?;
         let six = format!("0 {} {} {} {} {weekday}", fields[0], fields[1], fields[2], fields[3]);
         let cron = cron::Schedule::from_str(&six).map_err(|e| format!("{input:?} is not a valid schedule: {e}"))?;
         if cron.upcoming(Utc).next().is_none() {

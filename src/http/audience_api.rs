@@ -45,7 +45,7 @@ pub(super) fn routes(table: RouteTable) -> RouteTable {
         .route("/api/v1/subscribers/{id}", get(show_subscriber).patch(update_subscriber).delete(delete_subscriber))
 }
 
-fn actor(client: &ApiClient) -> String {
+pub(super) fn actor(client: &ApiClient) -> String {
     format!("api:token-{}", client.token_id)
 }
 
@@ -64,11 +64,11 @@ fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(FieldError::general(format!("malformed JSON: {e}"))))
 }
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query.map(|Query(q)| q).map_err(|e| ApiError::BadRequest(FieldError::general(e.body_text())))
 }
 
-fn list_not_found(slug: &str) -> ApiError {
+pub(super) fn list_not_found(slug: &str) -> ApiError {
     ApiError::NotFound(format!("no list with the slug {slug:?}"))
 }
 
@@ -179,11 +179,11 @@ struct SearchParams {
 }
 
 /// A filter left empty (`?status=`) is no filter.
-fn given(value: &Option<String>) -> Option<&str> {
+pub(super) fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn positive(field: &str, raw: &str) -> Result<i64, ApiError> {
+pub(super) fn positive(field: &str, raw: &str) -> Result<i64, ApiError> {
     match raw.parse::<i64>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(ApiError::Invalid(FieldError::new(field, format!("{raw:?} is not a positive whole number")))),

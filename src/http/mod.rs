@@ -11,6 +11,7 @@ mod feeds;
 pub mod form;
 mod ops;
 mod public;
+mod runs_api;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -80,6 +81,7 @@ fn route_table() -> RouteTable {
     let table = digests::routes(table);
     let table = admin::routes(table);
     let table = audience_api::routes(table);
+    let table = runs_api::routes(table);
     articles::routes(table)
 }
 

@@ -1,16 +1,20 @@
 //! Sending email: through an SMTP relay with a connection pool when `BANTIN_SMTP_URL` is
 //! set, otherwise as `.eml` files in `data/outbox/`, so a fresh install can be tried
-//! without a mail server. Messages are built in [`message`].
+//! without a mail server. Messages are built in [`message`] and, when a key is
+//! configured, signed with DKIM ([`dkim`]).
 
+pub mod dkim;
 pub mod message;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use url::Url;
 
+pub use dkim::DkimSigner;
 pub use message::OutgoingMail;
 
 /// Why a message was not sent, as retry logic needs it.
@@ -25,7 +29,13 @@ pub enum SendError {
 }
 
 #[derive(Clone)]
-pub enum Mailer {
+pub struct Mailer {
+    transport: Transport,
+    dkim: Option<Arc<DkimSigner>>,
+}
+
+#[derive(Clone)]
+enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// Writes each message to `<dir>/<message id>.eml`; sending again overwrites it.
     Outbox(PathBuf),
@@ -41,29 +51,37 @@ impl Mailer {
                     .context("BANTIN_SMTP_URL is not a usable SMTP URL")?
                     .pool_config(PoolConfig::new().max_size(connections))
                     .build();
-                Ok(Mailer::Smtp(transport))
+                Ok(Mailer { transport: Transport::Smtp(transport), dkim: None })
             }
-            None => Ok(Mailer::Outbox(outbox)),
+            None => Ok(Mailer { transport: Transport::Outbox(outbox), dkim: None }),
         }
+    }
+
+    /// Signs every message with `dkim`, when given.
+    pub fn with_dkim(self, dkim: Option<Arc<DkimSigner>>) -> Mailer {
+        Mailer { dkim, ..self }
     }
 
     /// "smtp" or "outbox", for logs and health.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Mailer::Smtp(_) => "smtp",
-            Mailer::Outbox(_) => "outbox",
+        match self.transport {
+            Transport::Smtp(_) => "smtp",
+            Transport::Outbox(_) => "outbox",
         }
     }
 
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SendError> {
-        let message = mail.build().map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
-        match self {
-            Mailer::Smtp(transport) => match transport.send(message).await {
+        let mut message = mail.build().map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
+        if let Some(dkim) = &self.dkim {
+            dkim.sign(&mut message);
+        }
+        match &self.transport {
+            Transport::Smtp(transport) => match transport.send(message).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
                 Err(e) => Err(SendError::Transient(e.to_string())),
             },
-            Mailer::Outbox(dir) => write_eml(dir, &mail.message_id, &message.formatted())
+            Transport::Outbox(dir) => write_eml(dir, &mail.message_id, &message.formatted())
                 .await
                 .map_err(|e| SendError::Transient(format!("cannot write to the outbox {}: {e}", dir.display()))),
         }

@@ -2,6 +2,7 @@
 //! real application started on port 0.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod binary;
 pub mod browser;
 pub mod mime;
@@ -207,6 +208,28 @@ impl TestApp {
     pub async fn event_count(&self) -> usize {
         self.store.events_after(0, 1_000_000).await.unwrap().len()
     }
+}
+
+/// Sends a request with the test token; the status and the JSON body (null when none).
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = app.client.request(method, format!("{}{path}", app.address)).bearer_auth(&app.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The audit log oldest first, as (actor, action, subject).
+pub async fn audit_actions(app: &TestApp) -> Vec<(String, String, String)> {
+    let entries = app.store.audit_log(None, 1_000).await.unwrap();
+    entries.into_iter().rev().map(|e| (e.actor, e.action, e.subject)).collect()
 }
 
 /// Runs a test body once per backend: `both_backends!(name, |backend| async { … })`.

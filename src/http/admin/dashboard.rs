@@ -1,6 +1,8 @@
 //! The dashboard: subscribers by status and by list, new subscribers per day over the
 //! last 30 days as a server-rendered SVG bar chart, and the last digest runs.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -10,6 +12,7 @@ use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::super::{ApiError, AppState, RouteTable};
+use super::digests::{RECENT_RUNS, run_row};
 use super::{Admin, render};
 
 pub(super) fn routes(table: RouteTable) -> RouteTable {
@@ -62,6 +65,16 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> Result<Respon
             .await?;
         days.push((date, count));
     }
+    // Each run's time in its own list's time zone.
+    let zones: HashMap<String, Tz> =
+        state.store.lists().await?.into_iter().filter_map(|l| Some((l.slug, l.timezone.parse().ok()?))).collect();
+    let runs: Vec<Value> = state
+        .store
+        .runs(None, RECENT_RUNS)
+        .await?
+        .iter()
+        .map(|run| run_row(run, zones.get(&run.list).copied().unwrap_or(tz)))
+        .collect();
     let total: i64 = statuses.iter().map(|s| s.count).sum();
     let new_in_period: i64 = days.iter().map(|(_, n)| n).sum();
     let context = json!({
@@ -69,6 +82,7 @@ async fn dashboard(State(state): State<AppState>, admin: Admin) -> Result<Respon
         "total": total,
         "statuses": statuses,
         "lists": lists,
+        "runs": runs,
         "chart": {
             "bars": growth_bars(&days),
             "width": CHART_DAYS * COLUMN_WIDTH,

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
@@ -54,25 +54,44 @@ fn list_values(list: &MailingList) -> Value {
     })
 }
 
+/// A time in a list's time zone, as the admin reads it.
+pub(super) fn local_time(at: DateTime<Tz>) -> String {
+    at.format("%a %Y-%m-%d %H:%M (%Z)").to_string()
+}
+
 /// The next five runs of a schedule in its time zone, as the admin reads them.
 fn next_runs(schedule: &str, timezone: &str) -> Vec<String> {
     match (Schedule::parse(schedule), timezone.parse::<Tz>()) {
-        (Ok(schedule), Ok(tz)) => schedule
-            .next_runs(Utc::now(), tz, 5)
-            .iter()
-            .map(|run| run.format("%a %Y-%m-%d %H:%M (%Z)").to_string())
-            .collect(),
+        (Ok(schedule), Ok(tz)) => schedule.next_runs(Utc::now(), tz, 5).into_iter().map(local_time).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The edit page of a stored list, with a message after an action on its digest.
+pub(super) async fn edit_page(
+    state: &AppState,
+    admin: &Admin,
+    status: StatusCode,
+    list: &MailingList,
+    outcome: Outcome<'_>,
+) -> Result<Response, ApiError> {
+    form_page(state, admin, status, Some(list), list_values(list), outcome).await
+}
+
+/// What the page reports besides the form: nothing, a done action, or a refusal.
+pub(super) enum Outcome<'a> {
+    Shown,
+    Notice(String),
+    Refused(&'a FieldError),
 }
 
 async fn form_page(
     state: &AppState,
     admin: &Admin,
     status: StatusCode,
-    editing: Option<&str>,
+    editing: Option<&MailingList>,
     values: Value,
-    error: Option<&FieldError>,
+    outcome: Outcome<'_>,
 ) -> Result<Response, ApiError> {
     let categories: Vec<Value> = state
         .store
@@ -83,13 +102,24 @@ async fn form_page(
         .collect();
     let runs =
         next_runs(values["schedule"].as_str().unwrap_or_default(), values["timezone"].as_str().unwrap_or_default());
+    let digest = match editing {
+        Some(list) => super::digests::panel(state, list).await?,
+        None => Value::Null,
+    };
+    let (notice, error) = match outcome {
+        Outcome::Shown => (None, None),
+        Outcome::Notice(notice) => (Some(notice), None),
+        Outcome::Refused(error) => (None, Some(form_error(error))),
+    };
     let context = json!({
         "nav": "lists",
-        "editing": editing,
+        "editing": editing.map(|l| &l.slug),
         "list": values,
         "categories": categories,
         "next_runs": runs,
-        "error": error.map(form_error),
+        "digest": digest,
+        "notice": notice,
+        "error": error,
     });
     Ok(render(state, admin, "web/admin/list_form.html", status, context))
 }
@@ -117,7 +147,7 @@ async fn new_form(State(state): State<AppState>, admin: Admin) -> Result<Respons
         "schedule": "daily 06:00", "timezone": defaults.timezone.name(), "language": defaults.language.code(),
         "from_name": defaults.from_name, "from_address": defaults.from_address, "double_opt_in": true, "categories": [],
     });
-    form_page(&state, &admin, StatusCode::OK, None, values, None).await
+    form_page(&state, &admin, StatusCode::OK, None, values, Outcome::Shown).await
 }
 
 /// The form again with what was typed and why it was refused.
@@ -125,13 +155,13 @@ async fn refused(
     state: &AppState,
     admin: &Admin,
     status: StatusCode,
-    editing: Option<&str>,
+    editing: Option<&MailingList>,
     form: &FormData,
     error: FieldError,
 ) -> Result<Response, ApiError> {
     let mut values = list_object(form);
     values["double_opt_in"] = form.has("double_opt_in").into();
-    form_page(state, admin, status, editing, values, Some(&error)).await
+    form_page(state, admin, status, editing, values, Outcome::Refused(&error)).await
 }
 
 async fn create(State(state): State<AppState>, AdminForm { admin, form }: AdminForm) -> Result<Response, ApiError> {
@@ -151,7 +181,7 @@ async fn create(State(state): State<AppState>, AdminForm { admin, form }: AdminF
     }
 }
 
-async fn found(state: &AppState, slug: &str) -> Result<MailingList, ApiError> {
+pub(super) async fn found(state: &AppState, slug: &str) -> Result<MailingList, ApiError> {
     state.store.list(slug).await?.ok_or_else(|| ApiError::NotFound(format!("no list {slug:?}")))
 }
 
@@ -161,7 +191,7 @@ async fn edit_form(
     Path(slug): Path<String>,
 ) -> Result<Response, ApiError> {
     let list = found(&state, &slug).await?;
-    form_page(&state, &admin, StatusCode::OK, Some(&list.slug), list_values(&list), None).await
+    edit_page(&state, &admin, StatusCode::OK, &list, Outcome::Shown).await
 }
 
 async fn update(
@@ -172,7 +202,7 @@ async fn update(
     let list = found(&state, &slug).await?;
     let input = match ListInput::from_json(&list_object(&form), &state.audience.list_defaults()) {
         Ok(input) => input,
-        Err(e) => return refused(&state, &admin, StatusCode::UNPROCESSABLE_ENTITY, Some(&list.slug), &form, e).await,
+        Err(e) => return refused(&state, &admin, StatusCode::UNPROCESSABLE_ENTITY, Some(&list), &form, e).await,
     };
     match state.store.update_list(&list.slug, &input, Utc::now()).await {
         Ok(Some(updated)) => {
@@ -183,7 +213,7 @@ async fn update(
         Ok(None) => Err(ApiError::NotFound(format!("no list {slug:?}"))),
         Err(StoreError::Conflict(message)) => {
             let error = FieldError::new("slug", message);
-            refused(&state, &admin, StatusCode::CONFLICT, Some(&list.slug), &form, error).await
+            refused(&state, &admin, StatusCode::CONFLICT, Some(&list), &form, error).await
         }
         Err(e) => Err(e.into()),
     }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod dashboard;
+mod digests;
 mod lists;
 mod session;
 mod subscribers;
@@ -23,6 +24,7 @@ pub(super) fn routes(table: RouteTable) -> RouteTable {
     let table = session::routes(table);
     let table = dashboard::routes(table);
     let table = lists::routes(table);
+    let table = digests::routes(table);
     let table = subscribers::routes(table);
     let table = transfer::routes(table);
     let table = tokens::routes(table);
