@@ -156,3 +156,35 @@ both_backends!(a_cancelled_run_sends_nothing_more, |backend| async move {
     assert_eq!(store.runs(Some(list), 10).await.unwrap().len(), 1);
     assert_eq!(store.runs(None, 10).await.unwrap()[0].id, run);
 });
+
+// Someone who unsubscribes (or is blocklisted) after a run is queued gets nothing from
+// it: the delivery is skipped at send time. Real sender, real SMTP server.
+both_backends!(a_reader_who_leaves_after_the_run_is_queued_is_not_mailed, |backend| async move {
+    let Some((db, store, list, ids)) = setup(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    publish(&store, vec![article("kt-1", &["Tin Tức", "Kinh tế"], now)], now).await;
+    let smtp = common::smtp::SmtpServer::start().await;
+    let mut config = common::test_config(&db);
+    config.smtp_url = Some(smtp.url());
+    let templates = Arc::new(bantin::templates::Templates::load(None).unwrap());
+    let audience = Arc::new(bantin::audience::Audience::new(&config, store.clone(), templates).await.unwrap());
+    let metrics = Arc::new(bantin::metrics::Metrics::default());
+    let digests = Arc::new(bantin::digest::Digests::new(&config, store.clone(), audience, metrics));
+
+    let at = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let run = store.create_run(list, at, at + Duration::seconds(1), RunStatus::Pending, at).await.unwrap().unwrap();
+    assert_eq!(store.enqueue_run(run, at).await.unwrap(), Some(3));
+    assert!(store.unsubscribe(ids[0], Some(list), Utc::now()).await.unwrap());
+    let blocked = (ids[1], "", Language::Vi, SubscriberStatus::Blocklisted, &Map::new(), Utc::now());
+    store.update_subscriber(blocked.0, blocked.1, blocked.2, blocked.3, blocked.4, blocked.5).await.unwrap();
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    while digests.send_batch(&stop).await.unwrap() > 0 {}
+    let summary = store.run(run).await.unwrap().unwrap();
+    assert_eq!((summary.status, summary.sent, summary.skipped, summary.failed), (RunStatus::Done, 1, 2, 0));
+    let mail = smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].to, ["chi@x.vn"]);
+});

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audience::Audience;
 use crate::config::{Config, Language};
+use crate::domain::audience::{SubscriberStatus, SubscriptionStatus};
 use crate::domain::email::EmailAddress;
 use crate::domain::schedule::Schedule;
 use crate::mail::SendError;
@@ -47,6 +48,9 @@ enum Prepared {
     },
     /// The list, subscriber or subscription is gone: nothing to send.
     Gone(&'static str),
+    /// The reader left (unsubscribed, bounced, blocklisted) after the run was queued:
+    /// nothing is sent, and the delivery counts as skipped.
+    Left,
 }
 
 /// What happened to one claimed delivery.
@@ -199,6 +203,8 @@ impl Digests {
         let claimed = self.store.claim_deliveries(now, now + self.lease, limit).await?;
         let count = claimed.len();
         if count == 0 {
+            // A run whose deliveries were all handled elsewhere, or that had none, ends here.
+            self.store.complete_runs(Utc::now()).await?;
             return Ok(0);
         }
         let mut leases = Leases::new(&claimed, self.renew_every());
@@ -331,6 +337,9 @@ impl Digests {
         let Some(subscription) = detail.subscriptions.iter().find(|s| s.list_id == list.id) else {
             return Ok(Prepared::Gone("the subscription was removed"));
         };
+        if detail.subscriber.status != SubscriberStatus::Active || subscription.status != SubscriptionStatus::Active {
+            return Ok(Prepared::Left);
+        }
         let paths = if subscription.categories.is_empty() { &list.categories } else { &subscription.categories };
         let key = (list.id, subscription.sent_through, paths.join("\n"));
         let content = match contents.get(&key) {
@@ -355,6 +364,10 @@ impl Digests {
             Prepared::Gone(why) => {
                 self.store.fail_delivery(delivery, why, false).await?;
                 return Ok(Outcome::Failed);
+            }
+            Prepared::Left => {
+                self.store.close_delivery(delivery, false, 0, Utc::now()).await?;
+                return Ok(Outcome::Skipped);
             }
             Prepared::Ready { list, detail, content } => (list, detail, content),
         };
