@@ -10,6 +10,7 @@ mod feeds;
 pub mod form;
 mod ops;
 mod public;
+mod sources_api;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::digest::Digests;
 use crate::feeds::builder::FeedBuilder;
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::sources::Sources;
 use crate::store::Store;
 
 pub use articles::MAX_BODY_BYTES;
@@ -45,6 +47,7 @@ pub struct AppState {
     pub published: Arc<Notify>,
     pub audience: Arc<Audience>,
     pub digests: Arc<Digests>,
+    pub sources: Arc<Sources>,
     pub throttles: Arc<throttle::Throttles>,
 }
 
@@ -79,6 +82,7 @@ fn route_table() -> RouteTable {
     let table = digests::routes(table);
     let table = admin::routes(table);
     let table = audience_api::routes(table);
+    let table = sources_api::routes(table);
     articles::routes(table)
 }
 

@@ -6,6 +6,7 @@ mod audit;
 mod dashboard;
 mod lists;
 mod session;
+mod sources;
 mod subscribers;
 mod tokens;
 mod transfer;
@@ -26,6 +27,7 @@ pub(super) fn routes(table: RouteTable) -> RouteTable {
     let table = subscribers::routes(table);
     let table = transfer::routes(table);
     let table = tokens::routes(table);
+    let table = sources::routes(table);
     audit::routes(table)
 }
 
