@@ -63,6 +63,7 @@ impl Upstream {
             .route("/to-metadata", get(|| async { redirect("http://169.254.169.254/latest/meta-data/") }))
             .route("/loop", get(|| async { redirect("/loop") }))
             .route("/mislabelled-1258.xml", get(mislabelled))
+            .route("/gzip.xml", get(gzipped))
             .route("/{file}", get(fixture))
             .with_state(upstream.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,6 +103,17 @@ async fn fixture(State(upstream): State<Upstream>, UrlPath(file): UrlPath<String
 async fn mislabelled() -> Response {
     let body = std::fs::read(Path::new(FIXTURES).join("legacy-1258.xml")).unwrap();
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// The RSS 0.91 fixture compressed, as servers send it to clients that accept gzip.
+async fn gzipped(headers: HeaderMap) -> Response {
+    use std::io::Write;
+    let accepted = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(accepted.contains("gzip"), "the poller asks for gzip: {accepted:?}");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&std::fs::read(Path::new(FIXTURES).join("rss091.xml")).unwrap()).unwrap();
+    let body = encoder.finish().unwrap();
+    ([(header::CONTENT_TYPE, "application/rss+xml"), (header::CONTENT_ENCODING, "gzip")], body).into_response()
 }
 
 /// A feed with validators: 304 when the client has the current version.
@@ -228,10 +240,11 @@ both_backends!(atom_json_feed_rss1_and_rss091_are_read, |backend| async move {
         feed("the-thao", format!("http://{at}/feed.json"), "map = \"item-categories\"\ncategory = [\"Thể thao\"]"),
         feed("thong-bao", format!("http://{at}/rss1.rdf"), ""),
         feed("tin-cu", format!("http://{at}/rss091.xml"), ""),
+        feed("nen-gzip", format!("http://{at}/gzip.xml"), ""),
     ];
     let Some(setup) = Setup::new(backend, specs, |_| {}).await else { return };
-    assert_eq!(setup.poll().await, 4);
-    for name in ["van-hoa", "the-thao", "thong-bao", "tin-cu"] {
+    assert_eq!(setup.poll().await, 5);
+    for name in ["van-hoa", "the-thao", "thong-bao", "tin-cu", "nen-gzip"] {
         assert_eq!(setup.state(name).await.last_error, None, "{name}");
     }
 
@@ -256,6 +269,8 @@ both_backends!(atom_json_feed_rss1_and_rss091_are_read, |backend| async move {
     assert_eq!(rss1.unwrap().title, "Lịch tiếp công dân tháng 12");
     let rss091 = setup.store.article("tin-cu:https://hiephoa.example/tin-tuc/cau-moi.html").await.unwrap();
     assert_eq!(rss091.unwrap().title, "Khánh thành cầu mới");
+    let gzip = setup.store.article("nen-gzip:https://hiephoa.example/tin-tuc/cau-moi.html").await.unwrap();
+    assert!(gzip.unwrap().content_html.contains("Cây cầu nối hai xã."), "a gzip body is decompressed");
 });
 
 both_backends!(legacy_encodings_are_decoded, |backend| async move {
@@ -459,29 +474,42 @@ both_backends!(an_inbox_that_cannot_be_used_is_a_failure_in_its_state, |backend|
     assert!(state.last_error.unwrap_or_default().contains("cannot create"));
 });
 
-both_backends!(the_service_polls_publishes_and_shows_its_sources, |backend| async move {
-    let (_upstream, at) = Upstream::start().await;
-    let spec = feed("kinh-te", format!("http://{at}/rss-cdata.xml"), "category = [\"Tin Tức\", \"Kinh tế\"]");
-    let Some(app) = common::TestApp::spawn_with(backend, |config| {
+/// The real service with one source, fetching from the local upstream.
+async fn service_with(backend: Backend, spec: SourceSpec) -> Option<common::TestApp> {
+    common::TestApp::spawn_with(backend, |config| {
         config.sources = vec![spec];
         config.sources_allow_private = true;
     })
     .await
-    else {
-        return;
-    };
-    // The article appears in the category feed like one pushed to the API.
-    let mut found = false;
+}
+
+/// The page at `url` once it holds `needle` (the service polls in the background), or
+/// as it is after ten seconds.
+async fn wait_for_page(client: &reqwest::Client, url: &str, cookie: Option<&str>, needle: &str) -> String {
+    let mut page = String::new();
     for _ in 0..100 {
-        let body = app.get("/feeds/tin-tuc/kinh-te.json").await.text().await.unwrap_or_default();
-        if body.contains("Giá lúa tăng &amp; nông dân phấn khởi") || body.contains("Giá lúa tăng & nông dân phấn khởi")
-        {
-            found = true;
+        let request = client.get(url);
+        let request = match cookie {
+            Some(cookie) => request.header("Cookie", cookie),
+            None => request,
+        };
+        page = request.send().await.unwrap().text().await.unwrap_or_default();
+        if page.contains(needle) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(found, "the upstream item reached the feed");
+    page
+}
+
+both_backends!(the_service_polls_publishes_and_shows_its_sources, |backend| async move {
+    let (_upstream, at) = Upstream::start().await;
+    let spec = feed("kinh-te", format!("http://{at}/rss-cdata.xml"), "category = [\"Tin Tức\", \"Kinh tế\"]");
+    let Some(app) = service_with(backend, spec).await else { return };
+    // The article appears in the category feed like one pushed to the API.
+    let feed =
+        wait_for_page(&app.client, &format!("{}/feeds/tin-tuc/kinh-te.json", app.address), None, "nông dân").await;
+    assert!(feed.contains("Giá lúa tăng"), "the upstream item reached the feed: {feed}");
 
     let response = app.client.get(format!("{}/api/v1/sources", app.address)).send().await.unwrap();
     assert_eq!(response.status(), 401, "the API needs a token");
@@ -507,14 +535,7 @@ both_backends!(the_service_polls_publishes_and_shows_its_sources, |backend| asyn
 both_backends!(admins_see_sources_and_pause_them_with_csrf, |backend| async move {
     let (_upstream, at) = Upstream::start().await;
     let spec = feed("kinh-te", format!("http://{at}/error"), "");
-    let Some(app) = common::TestApp::spawn_with(backend, |config| {
-        config.sources = vec![spec];
-        config.sources_allow_private = true;
-    })
-    .await
-    else {
-        return;
-    };
+    let Some(app) = service_with(backend, spec).await else { return };
     let password = "mật khẩu đủ dài";
     let hash = bantin::domain::admin::hash_password(password).unwrap();
     app.store.create_admin("lan", &hash, Utc::now()).await.unwrap();
@@ -530,15 +551,7 @@ both_backends!(admins_see_sources_and_pause_them_with_csrf, |backend| async move
 
     let anonymous = client.get(format!("{}/admin/sources", app.address)).send().await.unwrap();
     assert_eq!(anonymous.status(), 303, "anonymous: to the login page");
-    let mut page = String::new();
-    for _ in 0..100 {
-        let response = client.get(format!("{}/admin/sources", app.address)).header("Cookie", &cookie).send().await;
-        page = response.unwrap().text().await.unwrap();
-        if page.contains("HTTP 500") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let page = wait_for_page(&client, &format!("{}/admin/sources", app.address), Some(&cookie), "HTTP 500").await;
     assert!(page.contains("kinh-te") && page.contains("HTTP 500"), "the state and its last error: {page}");
     let csrf_at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
     let csrf = page[csrf_at..].split('"').next().unwrap().to_owned();

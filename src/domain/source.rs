@@ -80,10 +80,15 @@ impl SourceLocation {
         }
     }
 
-    /// The folder or URL as shown to admins.
+    /// The folder or URL as shown to admins and logs, without any password in the URL.
     pub fn display(&self) -> String {
         match self {
             SourceLocation::Inbox(path) => path.display().to_string(),
+            SourceLocation::Feed(url) if url.password().is_some() => {
+                let mut shown = url.clone();
+                let _ = shown.set_password(Some("***"));
+                shown.to_string()
+            }
             SourceLocation::Feed(url) => url.to_string(),
         }
     }
@@ -265,6 +270,8 @@ mod tests {
         let mapped =
             spec("kind = \"feed\"\nname = \"vnx\"\nurl = \"http://x.vn/f\"\nmap = \"item-categories\"").unwrap();
         assert!(mapped.item_categories);
+        let private = spec("kind = \"feed\"\nname = \"cms\"\nurl = \"https://bantin:s3cret@cms.example/rss\"").unwrap();
+        assert_eq!(private.location.display(), "https://bantin:***@cms.example/rss");
     }
 
     #[test]
