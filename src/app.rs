@@ -17,6 +17,7 @@ use crate::feeds::cache::FeedCache;
 use crate::http::{self, AppState};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::sources::Sources;
 use crate::store::{self, Store};
 use crate::workers;
 
@@ -81,6 +82,9 @@ impl Application {
         let audience = Arc::new(Audience::load(&config, services.store.clone()).await?);
         let digests =
             Arc::new(Digests::new(&config, services.store.clone(), audience.clone(), services.metrics.clone()));
+        // Background sources: stored as configured before the API shows them.
+        let sources = Arc::new(Sources::new(&config, services.store.clone(), services.ingestor.clone())?);
+        sources.sync().await.context("cannot store the configured sources")?;
         let state = AppState {
             config,
             store: services.store,
@@ -90,6 +94,7 @@ impl Application {
             published: services.published.clone(),
             audience,
             digests,
+            sources,
             throttles: Arc::default(),
         };
         Ok(Application { listener, state, scheduled: services.scheduled, published: services.published, feed_cursor })
@@ -112,6 +117,7 @@ impl Application {
         let builder =
             tokio::spawn(self.state.feeds.clone().run(self.feed_cursor, self.published.clone(), shutdown.clone()));
         let digests = tokio::spawn(self.state.digests.clone().run(Arc::new(Notify::new()), shutdown.clone()));
+        let sources = tokio::spawn(self.state.sources.clone().run(shutdown.clone()));
         let router = http::router(self.state);
         axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -121,6 +127,7 @@ impl Application {
         publisher.await.context("the scheduled publisher panicked")?;
         builder.await.context("the feed builder panicked")?;
         digests.await.context("the digest worker panicked")?;
+        sources.await.context("the sources poller panicked")?;
         Ok(())
     }
 }

@@ -25,6 +25,7 @@ use crate::telemetry::{self, LogFormat};
 
 mod admin;
 mod digest;
+mod sources;
 mod subscribers;
 
 /// Exit code for a configuration that stops start-up.
@@ -78,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         command: digest::DigestCommand,
     },
+    /// Background sources (inbox folders, upstream feeds): list, pause, resume.
+    Sources {
+        #[command(subcommand)]
+        command: sources::SourcesCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +136,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Admin { command } => admin::run(command, config).await,
         Command::Subscribers { command } => subscribers::run(command, config).await,
         Command::Digest { command } => digest::run(command, config).await,
+        Command::Sources { command } => sources::run(command, config).await,
     }
 }
 
@@ -326,22 +333,13 @@ async fn import_chunk(
     tally: &mut Tally,
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
-    let mut values = Vec::with_capacity(chunk.len());
-    let mut locators = Vec::with_capacity(chunk.len());
-    for item in chunk {
-        match &item.value {
-            Ok(v) => {
-                values.push(v.clone());
-                locators.push(item.locator.as_str());
-            }
-            Err(e) => {
-                tally.failed += 1;
-                bar.suspend(|| eprintln!("{} {}: {e}", path.display(), item.locator));
-            }
-        }
+    let split = files::split(chunk);
+    for (locator, e) in &split.unreadable {
+        tally.failed += 1;
+        bar.suspend(|| eprintln!("{} {locator}: {e}", path.display()));
     }
-    let reports = services.ingestor.ingest(&values).await?;
-    for (report, locator) in reports.iter().zip(locators) {
+    let reports = services.ingestor.ingest(&split.values).await?;
+    for (report, locator) in reports.iter().zip(split.locators) {
         if let Err(error) = tally.add(report) {
             let id = report.id.as_deref().map(|id| format!(" (id {id})")).unwrap_or_default();
             bar.suspend(|| eprintln!("{} {locator}{id}: {error}", path.display()));

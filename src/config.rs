@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 use crate::domain::email::EmailAddress;
+use crate::domain::source::SourceSpec;
 use crate::mail::DkimSigner;
 
 pub const DEFAULT_CONFIG_FILE: &str = "bantin.toml";
@@ -118,6 +119,17 @@ pub struct Config {
     pub list_unsubscribe_mailto: Option<EmailAddress>,
     /// Signs every message when `dkim_key_file`, `dkim_selector` and `dkim_domain` are set.
     pub dkim: Option<Arc<DkimSigner>>,
+    /// Background sources (`[[sources]]` in the file): inbox folders and upstream feeds.
+    pub sources: Vec<SourceSpec>,
+    /// Let upstream feeds be fetched from private and loopback addresses (an intranet
+    /// CMS); link-local and cloud metadata addresses stay refused.
+    pub sources_allow_private: bool,
+    /// Longest time one feed request may take, in seconds.
+    pub sources_timeout_seconds: u32,
+    /// Largest feed body read (after decompression), in bytes.
+    pub sources_max_bytes: u32,
+    /// Consecutive failures after which a source is paused until an admin resumes it.
+    pub sources_max_failures: u32,
 }
 
 /// A setting that stops start-up: its name and why.
@@ -134,7 +146,7 @@ struct Setting {
     env: &'static str,
 }
 
-const SETTINGS: [Setting; 24] = [
+const SETTINGS: [Setting; 28] = [
     Setting { key: "database_url", env: "BANTIN_DATABASE_URL" },
     Setting { key: "listen", env: "BANTIN_LISTEN" },
     Setting { key: "base_url", env: "BANTIN_BASE_URL" },
@@ -159,7 +171,41 @@ const SETTINGS: [Setting; 24] = [
     Setting { key: "dkim_key_file", env: "BANTIN_DKIM_KEY_FILE" },
     Setting { key: "dkim_selector", env: "BANTIN_DKIM_SELECTOR" },
     Setting { key: "dkim_domain", env: "BANTIN_DKIM_DOMAIN" },
+    Setting { key: "sources_allow_private", env: "BANTIN_SOURCES_ALLOW_PRIVATE" },
+    Setting { key: "sources_timeout", env: "BANTIN_SOURCES_TIMEOUT" },
+    Setting { key: "sources_max_bytes", env: "BANTIN_SOURCES_MAX_BYTES" },
+    Setting { key: "sources_max_failures", env: "BANTIN_SOURCES_MAX_FAILURES" },
 ];
+
+/// The file's `[[sources]]` array, one line per mistake naming the entry and key.
+fn parse_sources(value: &toml::Value, file_name: &str) -> Result<Vec<SourceSpec>, ConfigError> {
+    let toml::Value::Array(entries) = value else {
+        return Err(err(&format!("sources in {file_name}"), "must be [[sources]] tables"));
+    };
+    let mut sources: Vec<SourceSpec> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let place = |key: &str| format!("sources[{}].{key} in {file_name}", i + 1);
+        let table =
+            entry.as_table().ok_or_else(|| err(&format!("sources[{}] in {file_name}", i + 1), "must be a table"))?;
+        let spec = SourceSpec::from_toml(table).map_err(|e| err(&place(&e.key), e.reason))?;
+        if sources.iter().any(|s| s.name == spec.name) {
+            return Err(err(&place("name"), format!("{} names two sources; give each a distinct name", spec.name)));
+        }
+        sources.push(spec);
+    }
+    Ok(sources)
+}
+
+fn parse_bool(raw: &RawSettings, key: &str) -> Result<bool, ConfigError> {
+    match raw.get(key) {
+        None => Ok(false),
+        Some((origin, v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" | "" => Ok(false),
+            _ => Err(err(origin, format!("{v:?} is not true or false"))),
+        },
+    }
+}
 
 /// Raw values with where each came from, so errors can name the place.
 struct RawSettings {
@@ -203,7 +249,12 @@ impl Config {
         let table = read_file(file_path, path.is_some())?;
         let file_name = file_path.display().to_string();
         let mut values = HashMap::new();
+        let mut sources = Vec::new();
         for (key, value) in &table {
+            if key == "sources" {
+                sources = parse_sources(value, &file_name)?;
+                continue;
+            }
             let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
                 let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
                 return Err(err(
@@ -220,7 +271,9 @@ impl Config {
                 values.insert(setting.key, (setting.env.to_owned(), v.clone()));
             }
         }
-        Config::from_raw(&RawSettings { values })
+        let mut config = Config::from_raw(&RawSettings { values })?;
+        config.sources = sources;
+        Ok(config)
     }
 
     /// Settings with the defaults only, as on a fresh machine.
@@ -303,6 +356,10 @@ impl Config {
             None => None,
         };
         let dkim = parse_dkim(raw)?;
+        let sources_allow_private = parse_bool(raw, "sources_allow_private")?;
+        let sources_timeout_seconds = parse_number(raw, "sources_timeout", 30, 1..=600)?;
+        let sources_max_bytes = parse_number(raw, "sources_max_bytes", 10 * 1024 * 1024, 1024..=1024 * 1024 * 1024)?;
+        let sources_max_failures = parse_number(raw, "sources_max_failures", 10, 1..=1000)?;
         Ok(Config {
             database_url,
             listen,
@@ -326,6 +383,11 @@ impl Config {
             delivery_retry_seconds,
             list_unsubscribe_mailto,
             dkim,
+            sources: Vec::new(),
+            sources_allow_private,
+            sources_timeout_seconds,
+            sources_max_bytes,
+            sources_max_failures,
         })
     }
 }
@@ -376,6 +438,7 @@ fn toml_setting(value: &toml::Value) -> Result<String, String> {
     match value {
         toml::Value::String(s) => Ok(s.clone()),
         toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
         toml::Value::Array(items) => items
             .iter()
             .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("must hold strings, not {}", v.type_str())))
@@ -551,6 +614,35 @@ mod tests {
             let e = Config::from_raw(&raw(&[("BANTIN_LIST_UNSUBSCRIBE_MAILTO", bad)])).unwrap_err();
             assert_eq!(e.setting, "BANTIN_LIST_UNSUBSCRIBE_MAILTO", "{bad}");
         }
+    }
+
+    #[test]
+    fn sources_are_read_from_the_file_and_their_mistakes_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.toml");
+        std::fs::write(
+            &file,
+            "sources_allow_private = true\n[[sources]]\nkind = \"inbox\"\npath = \"data/inbox\"\n\n\
+             [[sources]]\nkind = \"feed\"\nurl = \"https://example.vn/rss/kinh-te.rss\"\ninterval = \"5m\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &HashMap::new()).unwrap();
+        assert_eq!(c.sources.len(), 2);
+        assert!(c.sources_allow_private);
+        assert_eq!(c.sources[1].name.as_str(), "example-vn-rss-kinh-te-rss");
+        std::fs::write(&file, "[[sources]]\nkind = \"feed\"\nurl = \"gopher://x\"\n").unwrap();
+        let e = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert!(e.setting.starts_with("sources[1].url in "), "{e}");
+        std::fs::write(
+            &file,
+            "[[sources]]\nkind = \"inbox\"\npath = \"a\"\n[[sources]]\nkind = \"inbox\"\npath = \"a\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&file), &HashMap::new()).unwrap_err();
+        assert!(e.setting.starts_with("sources[2].name in "), "{e}");
+        std::fs::write(&file, "").unwrap();
+        let e = Config::load(Some(&file), &env(&[("BANTIN_SOURCES_ALLOW_PRIVATE", "maybe")])).unwrap_err();
+        assert_eq!(e.setting, "BANTIN_SOURCES_ALLOW_PRIVATE");
     }
 
     #[test]

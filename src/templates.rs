@@ -34,6 +34,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("web/admin/export.html", include_str!("../templates/web/admin/export.html")),
     ("web/admin/tokens.html", include_str!("../templates/web/admin/tokens.html")),
     ("web/admin/audit.html", include_str!("../templates/web/admin/audit.html")),
+    ("web/admin/sources.html", include_str!("../templates/web/admin/sources.html")),
     ("email/confirm.html", include_str!("../templates/email/confirm.html")),
     ("email/confirm.txt", include_str!("../templates/email/confirm.txt")),
     ("email/digest.html", include_str!("../templates/email/digest.html")),

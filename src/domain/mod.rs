@@ -8,6 +8,7 @@ pub mod category;
 pub mod email;
 pub mod link;
 pub mod schedule;
+pub mod source;
 pub mod text;
 pub mod token;
 

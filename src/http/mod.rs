@@ -12,6 +12,7 @@ pub mod form;
 mod ops;
 mod public;
 mod runs_api;
+mod sources_api;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::digest::Digests;
 use crate::feeds::builder::FeedBuilder;
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::sources::Sources;
 use crate::store::Store;
 
 pub use articles::MAX_BODY_BYTES;
@@ -47,6 +49,7 @@ pub struct AppState {
     pub published: Arc<Notify>,
     pub audience: Arc<Audience>,
     pub digests: Arc<Digests>,
+    pub sources: Arc<Sources>,
     pub throttles: Arc<throttle::Throttles>,
 }
 
@@ -82,6 +85,7 @@ fn route_table() -> RouteTable {
     let table = admin::routes(table);
     let table = audience_api::routes(table);
     let table = runs_api::routes(table);
+    let table = sources_api::routes(table);
     articles::routes(table)
 }
 

@@ -18,6 +18,29 @@ pub struct FileItem {
     pub value: Result<Value, FieldError>,
 }
 
+/// Items of a file split for the ingest path: the readable ones' JSON with their
+/// locators, in order, and each unreadable one's locator with why.
+pub struct SplitItems<'a> {
+    pub values: Vec<Value>,
+    pub locators: Vec<&'a str>,
+    pub unreadable: Vec<(&'a str, &'a FieldError)>,
+}
+
+pub fn split(items: &[FileItem]) -> SplitItems<'_> {
+    let mut split =
+        SplitItems { values: Vec::with_capacity(items.len()), locators: Vec::new(), unreadable: Vec::new() };
+    for item in items {
+        match &item.value {
+            Ok(value) => {
+                split.values.push(value.clone());
+                split.locators.push(item.locator.as_str());
+            }
+            Err(e) => split.unreadable.push((item.locator.as_str(), e)),
+        }
+    }
+    split
+}
+
 fn has_article_extension(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }

@@ -6,6 +6,7 @@ pub mod audience;
 pub mod digests;
 mod postgres;
 mod queries;
+pub mod sources;
 mod sqlite;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::domain::{ArticleInput, ArticleStatus};
 pub use audience::AudienceStore;
 pub use digests::DigestStore;
 pub use postgres::PgStore;
+pub use sources::SourceStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +196,7 @@ pub struct StoredFeedDocument {
 /// Everything bantin keeps. Writes that change what is visible also write their
 /// publication event, in the same transaction.
 #[async_trait]
-pub trait Store: AudienceStore + DigestStore + Send + Sync + 'static {
+pub trait Store: AudienceStore + DigestStore + SourceStore + Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -11,6 +11,7 @@ use super::StoreError;
 use super::audience::audience_store_impl;
 use super::digests::digest_store_impl;
 use super::queries::shared_store_impl;
+use super::sources::source_store_impl;
 
 pub struct PgStore {
     pool: PgPool,
@@ -47,3 +48,4 @@ shared_store_impl!(PgStore, PgConnection);
 audience_store_impl!(PgStore, PgConnection, Postgres);
 // Senders claim deliveries skipping rows another instance has locked.
 digest_store_impl!(PgStore, PgConnection, Postgres, " FOR UPDATE SKIP LOCKED");
+source_store_impl!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");

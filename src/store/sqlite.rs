@@ -13,6 +13,7 @@ use super::StoreError;
 use super::audience::audience_store_impl;
 use super::digests::digest_store_impl;
 use super::queries::shared_store_impl;
+use super::sources::source_store_impl;
 
 pub struct SqliteStore {
     /// Readers.
@@ -67,3 +68,4 @@ shared_store_impl!(SqliteStore, SqliteConnection);
 audience_store_impl!(SqliteStore, SqliteConnection, Sqlite);
 // Senders claim deliveries under the single writer.
 digest_store_impl!(SqliteStore, SqliteConnection, Sqlite, "");
+source_store_impl!(SqliteStore, Sqlite, "");

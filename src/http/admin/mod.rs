@@ -7,6 +7,7 @@ mod dashboard;
 mod digests;
 mod lists;
 mod session;
+mod sources;
 mod subscribers;
 mod tokens;
 mod transfer;
@@ -28,6 +29,7 @@ pub(super) fn routes(table: RouteTable) -> RouteTable {
     let table = subscribers::routes(table);
     let table = transfer::routes(table);
     let table = tokens::routes(table);
+    let table = sources::routes(table);
     audit::routes(table)
 }
 
