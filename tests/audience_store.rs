@@ -6,25 +6,13 @@ mod common;
 use std::sync::Arc;
 
 use bantin::config::Language;
-use bantin::domain::audience::{ListDefaults, ListInput, SubscriberStatus, SubscriptionStatus};
+use bantin::domain::audience::{SubscriberStatus, SubscriptionStatus};
 use bantin::domain::email::EmailAddress;
 use bantin::store::Store;
 use bantin::store::audience::{ListChoice, Merge, NewSubscriber, SubscribeOutcome, SubscriberQuery};
 use chrono::{Duration, Utc};
+use common::list_input;
 use serde_json::{Map, json};
-
-fn defaults() -> ListDefaults {
-    ListDefaults {
-        timezone: chrono_tz::Asia::Ho_Chi_Minh,
-        language: Language::Vi,
-        from_name: "Tin Hiệp Hòa".into(),
-        from_address: "bantin@hiephoa.example".into(),
-    }
-}
-
-fn list_input(value: serde_json::Value) -> ListInput {
-    ListInput::from_json(&value, &defaults()).expect("valid test list")
-}
 
 fn email(s: &str) -> EmailAddress {
     EmailAddress::parse(s).unwrap()

@@ -12,18 +12,8 @@ use bantin::domain::audience::{ListDefaults, ListInput, SubscriberStatus, Subscr
 use bantin::domain::email::EmailAddress;
 use chrono::Utc;
 use common::browser::Browser;
-use common::{Backend, TestApp};
+use common::{Backend, TestApp, list_input};
 use serde_json::{Value, json};
-
-fn list_input(value: Value) -> ListInput {
-    let defaults = ListDefaults {
-        timezone: chrono_tz::Asia::Ho_Chi_Minh,
-        language: Language::Vi,
-        from_name: "Tin Hiệp Hòa".into(),
-        from_address: "bantin@hiephoa.example".into(),
-    };
-    ListInput::from_json(&value, &defaults).expect("a valid test list")
-}
 
 #[tokio::test]
 async fn a_reader_subscribes_confirms_changes_preferences_and_unsubscribes() {

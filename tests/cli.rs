@@ -172,14 +172,7 @@ fn create_list(dir: &Path, name: &str) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = bantin::store::connect(&url).await.unwrap();
-        let defaults = bantin::domain::audience::ListDefaults {
-            timezone: chrono_tz::Asia::Ho_Chi_Minh,
-            language: bantin::config::Language::Vi,
-            from_name: "Tin Hiệp Hòa".into(),
-            from_address: "bantin@hiephoa.example".into(),
-        };
-        let input =
-            bantin::domain::audience::ListInput::from_json(&serde_json::json!({"name": name}), &defaults).unwrap();
+        let input = common::list_input(serde_json::json!({"name": name}));
         store.create_list(&input, chrono::Utc::now()).await.unwrap();
     });
 }

@@ -11,24 +11,14 @@ use bantin::domain::audience::{ListDefaults, ListInput, SubscriberStatus, Subscr
 use bantin::domain::email::EmailAddress;
 use bantin::store::audience::{MailingList, NewSubscriber, SubscriberDetail};
 use chrono::Utc;
-use common::TestApp;
 use common::smtp::SmtpServer;
+use common::{TestApp, list_input};
 use serde_json::{Map, Value, json};
 
 /// How long a confirmation email may take to arrive.
 const MAIL_WAIT: Duration = Duration::from_secs(10);
 /// How long to watch for an email that must not come.
 const QUIET: Duration = Duration::from_millis(700);
-
-fn list_input(value: Value) -> ListInput {
-    let defaults = ListDefaults {
-        timezone: chrono_tz::Asia::Ho_Chi_Minh,
-        language: Language::Vi,
-        from_name: "Tin Hiệp Hòa".into(),
-        from_address: "bantin@hiephoa.example".into(),
-    };
-    ListInput::from_json(&value, &defaults).expect("a valid test list")
-}
 
 /// The app with a test SMTP server, the categories "Tin Tức › Kinh tế" and "Thể thao"
 /// (made by ingesting articles), and one list covering every category.

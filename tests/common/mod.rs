@@ -102,6 +102,18 @@ impl Drop for TestApp {
     }
 }
 
+/// A list as an admin would enter it (`{"name": …}` and any other fields), with the
+/// defaults of a Vietnamese site: Asia/Ho_Chi_Minh, vi, sent as Tin Hiệp Hòa.
+pub fn list_input(value: serde_json::Value) -> bantin::domain::audience::ListInput {
+    let defaults = bantin::domain::audience::ListDefaults {
+        timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        language: bantin::config::Language::Vi,
+        from_name: "Tin Hiệp Hòa".into(),
+        from_address: "bantin@hiephoa.example".into(),
+    };
+    bantin::domain::audience::ListInput::from_json(&value, &defaults).expect("a valid test list")
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
         TestApp::spawn_with(backend, |_| {}).await
