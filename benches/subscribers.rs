@@ -11,7 +11,8 @@
 //! - `BENCH_DATABASE_URL`: `postgres://…` (a fresh `bench_<random>` database is created on
 //!   that server and dropped afterwards) or `sqlite://…` (a file; with
 //!   `BENCH_SKIP=import` an already loaded one is searched again); default: a SQLite file
-//!   in a temp dir.
+//!   in a temp dir. `BENCH_KEEP_DATABASE=1` keeps the PostgreSQL database, which
+//!   `BENCH_SKIP=import` with its URL searches again.
 //! - `BENCH_SUBSCRIBERS` (rows in the main CSV, default 1000000), `BENCH_SEARCH_ROUNDS`
 //!   (each round runs every query of the mix once, default 30), `BENCH_SKIP`
 //!   (`import` or `search`).
@@ -126,6 +127,7 @@ struct Settings {
     search_rounds: usize,
     skip_import: bool,
     skip_search: bool,
+    keep_database: bool,
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -150,6 +152,7 @@ impl Settings {
             search_rounds: env_usize("BENCH_SEARCH_ROUNDS", 30),
             skip_import: skipped.contains(&"import"),
             skip_search: skipped.contains(&"search"),
+            keep_database: !std::env::var("BENCH_KEEP_DATABASE").unwrap_or_default().is_empty(),
         };
         assert!(s.subscribers >= 1_000, "BENCH_SUBSCRIBERS must be at least 1000");
         s
@@ -665,8 +668,11 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let dir = tempfile::Builder::new().prefix("bantin-bench-").tempdir().expect("a temp dir");
     let (backend, database_url, pg_database) = match &settings.database_url {
+        // With BENCH_SKIP=import the URL names a database a previous run kept.
+        Some(url) if (url.starts_with("postgres://") || url.starts_with("postgresql://")) && settings.skip_import => {
+            ("postgres", DatabaseUrl::Postgres(url.clone()), None)
+        }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            assert!(!settings.skip_import, "BENCH_SKIP=import needs a loaded SQLite file");
             let (name, db_url) = runtime.block_on(create_pg_database(url));
             ("postgres", DatabaseUrl::Postgres(db_url), Some((url.clone(), name)))
         }
@@ -700,6 +706,10 @@ fn main() {
         }
     });
     if let Some((admin_url, name)) = &pg_database {
-        runtime.block_on(drop_pg_database(admin_url, name));
+        if settings.keep_database {
+            eprintln!("bench subscribers: kept the database {name} (BENCH_KEEP_DATABASE)");
+        } else {
+            runtime.block_on(drop_pg_database(admin_url, name));
+        }
     }
 }
