@@ -7,13 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use bantin::config::Language;
-use bantin::domain::audience::{ListDefaults, ListInput, SubscriberStatus, SubscriptionStatus};
+use bantin::domain::audience::{SubscriberStatus, SubscriptionStatus};
 use bantin::domain::email::EmailAddress;
 use chrono::Utc;
 use common::browser::Browser;
 use common::{Backend, TestApp, list_input};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_reader_subscribes_confirms_changes_preferences_and_unsubscribes() {

@@ -7,13 +7,13 @@ mod common;
 use std::time::Duration;
 
 use bantin::config::Language;
-use bantin::domain::audience::{ListDefaults, ListInput, SubscriberStatus, SubscriptionStatus};
+use bantin::domain::audience::{SubscriberStatus, SubscriptionStatus};
 use bantin::domain::email::EmailAddress;
 use bantin::store::audience::{MailingList, NewSubscriber, SubscriberDetail};
 use chrono::Utc;
 use common::smtp::SmtpServer;
 use common::{TestApp, list_input};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 /// How long a confirmation email may take to arrive.
 const MAIL_WAIT: Duration = Duration::from_secs(10);
