@@ -27,6 +27,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/vietnamese.rs"]
 mod vietnamese;
 use vietnamese::{AUTHORS, CATEGORIES, SENTENCES, TITLES};
@@ -364,39 +366,6 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// A fresh database on the PostgreSQL server of `admin_url`; returns its name and URL.
-async fn create_pg_database(admin_url: &str) -> (String, String) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to BENCH_DATABASE_URL: {e}"));
-    let mut random = [0u8; 6];
-    getrandom::fill(&mut random).expect("randomness");
-    let name = format!("bench_{}", hex::encode(random));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("CREATE DATABASE");
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(admin_url).expect("BENCH_DATABASE_URL is a URL");
-    url.set_path(&name);
-    (name, url.to_string())
-}
-
-async fn drop_pg_database(admin_url: &str, name: &str) {
-    use sqlx::Connection;
-    let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await else {
-        eprintln!("bench: cannot reconnect to drop the database {name}");
-        return;
-    };
-    if let Err(e) =
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut conn).await
-    {
-        eprintln!("bench: DROP DATABASE {name} failed: {e}");
-    }
-    let _ = conn.close().await;
-}
-
 /// What one worker saw.
 #[derive(Default)]
 struct WorkerStats {
@@ -541,7 +510,7 @@ fn main() {
     let dir = tempfile::Builder::new().prefix("bantin-bench-").tempdir().expect("a temp dir");
     let (backend, database_url, pg_database) = match &settings.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let (name, db_url) = runtime.block_on(create_pg_database(url));
+            let (name, db_url) = runtime.block_on(postgres::create_pg_database(url));
             ("postgres", db_url, Some((url.clone(), name)))
         }
         Some(url) if url.starts_with("sqlite:") => ("sqlite", url.clone(), None),
@@ -568,7 +537,7 @@ fn main() {
     let rss_mb = proc_status_mb(server.pid, "VmRSS");
     let warnings = server.stop();
     if let Some((admin_url, name)) = &pg_database {
-        runtime.block_on(drop_pg_database(admin_url, name));
+        runtime.block_on(postgres::drop_pg_database(admin_url, name));
     }
 
     let rate = settings.articles as f64 / outcome.seconds;

@@ -20,6 +20,9 @@
 //! Run with `cargo bench --bench subscribers` (or `bash bench/subscribers.sh` for both
 //! backends).
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 use std::collections::BTreeMap;
 use std::io::BufWriter;
 use std::path::Path;
@@ -310,39 +313,6 @@ fn reset_peak_rss() {
     if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
         eprintln!("bench: cannot reset the peak RSS ({e}); it includes the CSV generation");
     }
-}
-
-/// A fresh database on the PostgreSQL server of `admin_url`; returns its name and URL.
-async fn create_pg_database(admin_url: &str) -> (String, String) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to BENCH_DATABASE_URL: {e}"));
-    let mut random = [0u8; 6];
-    getrandom::fill(&mut random).expect("randomness");
-    let name = format!("bench_{}", hex::encode(random));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("CREATE DATABASE");
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(admin_url).expect("BENCH_DATABASE_URL is a URL");
-    url.set_path(&name);
-    (name, url.to_string())
-}
-
-async fn drop_pg_database(admin_url: &str, name: &str) {
-    use sqlx::Connection;
-    let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await else {
-        eprintln!("bench: cannot reconnect to drop the database {name}");
-        return;
-    };
-    if let Err(e) =
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&mut conn).await
-    {
-        eprintln!("bench: DROP DATABASE {name} failed: {e}");
-    }
-    let _ = conn.close().await;
 }
 
 /// Gives a share of the subscribers the statuses a real list has after some years
@@ -673,7 +643,7 @@ fn main() {
             ("postgres", DatabaseUrl::Postgres(url.clone()), None)
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let (name, db_url) = runtime.block_on(create_pg_database(url));
+            let (name, db_url) = runtime.block_on(postgres::create_pg_database(url));
             ("postgres", DatabaseUrl::Postgres(db_url), Some((url.clone(), name)))
         }
         Some(url) if url.starts_with("sqlite:") => ("sqlite", DatabaseUrl::Sqlite(url.clone()), None),
@@ -709,7 +679,7 @@ fn main() {
         if settings.keep_database {
             eprintln!("bench subscribers: kept the database {name} (BENCH_KEEP_DATABASE)");
         } else {
-            runtime.block_on(drop_pg_database(admin_url, name));
+            runtime.block_on(postgres::drop_pg_database(admin_url, name));
         }
     }
 }
