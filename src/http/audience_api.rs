@@ -328,18 +328,7 @@ async fn update_subscriber(
         return Err(subscriber_not_found(&id.to_string()));
     }
     if let Some(lists) = &lists {
-        let kept: Vec<ListChoice> = lists
-            .iter()
-            .map(|l| ListChoice {
-                list_id: l.id,
-                categories: current
-                    .subscriptions
-                    .iter()
-                    .find(|ss| ss.list_id == l.id)
-                    .map(|ss| ss.categories.clone())
-                    .unwrap_or_default(),
-            })
-            .collect();
+        let kept: Vec<ListChoice> = lists.iter().map(|l| current.keeping_categories(l.id)).collect();
         let joining = match status {
             SubscriberStatus::Active => SubscriptionStatus::Active,
             SubscriberStatus::Unconfirmed => SubscriptionStatus::Unconfirmed,

@@ -68,6 +68,16 @@ pub struct SubscriberDetail {
     pub subscriptions: Vec<Subscription>,
 }
 
+impl SubscriberDetail {
+    /// `list_id` as a choice for setting this subscriber's lists: a list they keep keeps
+    /// their own narrowing of its categories; a new one starts with all of them.
+    pub fn keeping_categories(&self, list_id: i64) -> ListChoice {
+        let categories =
+            self.subscriptions.iter().find(|s| s.list_id == list_id).map(|s| s.categories.clone()).unwrap_or_default();
+        ListChoice { list_id, categories }
+    }
+}
+
 /// A subscriber to write: parsed input plus the lists (by id) to subscribe them to.
 #[derive(Clone, Debug)]
 pub struct NewSubscriber {

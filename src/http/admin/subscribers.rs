@@ -201,20 +201,8 @@ async fn update(
         }
     };
     let lists = state.store.lists().await?;
-    let choices: Vec<ListChoice> = lists
-        .iter()
-        .filter(|l| edit.list_slugs.contains(&l.slug))
-        .map(|l| ListChoice {
-            list_id: l.id,
-            // A list kept keeps the subscriber's own narrowing of its categories.
-            categories: detail
-                .subscriptions
-                .iter()
-                .find(|s| s.list_id == l.id)
-                .map(|s| s.categories.clone())
-                .unwrap_or_default(),
-        })
-        .collect();
+    let choices: Vec<ListChoice> =
+        lists.iter().filter(|l| edit.list_slugs.contains(&l.slug)).map(|l| detail.keeping_categories(l.id)).collect();
     let subscriber_id = detail.subscriber.id;
     let now = Utc::now();
     state.store.update_subscriber(subscriber_id, &edit.name, edit.language, edit.status, &edit.attributes, now).await?;
