@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -14,9 +15,10 @@ use crate::config::Config;
 use crate::digest::Digests;
 use crate::feeds::builder::FeedBuilder;
 use crate::feeds::cache::FeedCache;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::sendfile::SendfileListener;
 use crate::sources::Sources;
 use crate::store::{self, Store};
 use crate::workers;
@@ -85,7 +87,7 @@ impl Application {
         // Background sources: stored as configured before the API shows them.
         let sources = Arc::new(Sources::new(&config, services.store.clone(), services.ingestor.clone())?);
         sources.sync().await.context("cannot store the configured sources")?;
-        let state = AppState {
+        let state = AppState::new(Shared {
             config,
             store: services.store,
             ingestor: services.ingestor,
@@ -96,7 +98,7 @@ impl Application {
             digests,
             sources,
             throttles: Arc::default(),
-        };
+        });
         Ok(Application { listener, state, scheduled: services.scheduled, published: services.published, feed_cursor })
     }
 
@@ -119,7 +121,9 @@ impl Application {
         let digests = tokio::spawn(self.state.digests.clone().run(Arc::new(Notify::new()), shutdown.clone()));
         let sources = tokio::spawn(self.state.sources.clone().run(shutdown.clone()));
         let router = http::router(self.state);
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        // tap_io: a no-op, but it gives the listener axum's ConnectInfo<SocketAddr>.
+        let listener = SendfileListener::new(self.listener).tap_io(|_| {});
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("the HTTP server failed")?;

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ingest;
 pub mod mail;
 pub mod metrics;
+pub mod sendfile;
 pub mod sources;
 pub mod store;
 pub mod telemetry;

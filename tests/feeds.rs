@@ -384,3 +384,95 @@ both_backends!(the_demo_data_and_edge_cases_make_valid_feeds, |backend| async mo
     );
     assert!(!body.contains('\u{1}') && !body.contains('\u{B}'));
 });
+
+/// Reads one HTTP/1.1 response with a Content-Length from `stream`, slowly: small reads
+/// with pauses, so the server's socket fills and its sends resume part way through.
+async fn read_response_slowly(stream: &mut tokio::net::TcpStream, buffered: &mut Vec<u8>) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 2048];
+    let head_end = loop {
+        if let Some(end) = buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed inside a response head");
+        buffered.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buffered[..head_end].to_vec()).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .expect("a Content-Length");
+    buffered.drain(..head_end);
+    let mut reads = 0;
+    while buffered.len() < length {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed after {} of {length} body bytes", buffered.len());
+        buffered.extend_from_slice(&chunk[..n]);
+        reads += 1;
+        if reads % 8 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let body = buffered.drain(..length).collect();
+    (head, body)
+}
+
+both_backends!(large_feeds_reach_slow_and_pipelining_readers_whole, |backend| async move {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    // 40 articles of ~120 KB: a document larger than the most a socket buffer holds
+    // (tcp_wmem's 4 MB), which the server sends from file-backed memory (sendfile), so
+    // with a slow reader its sends stop part way and resume where they stopped.
+    let paragraph = "Người dân xã Hòa Sơn phấn khởi khi con đường bê tông mới về tới thôn. ".repeat(1_500);
+    for batch in 0..4 {
+        let articles: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({"id": format!("big-{batch}-{i}"), "title": format!("Bài dài số {batch}-{i}"),
+                       "category": ["Tin Tức", "Kinh tế"], "content_html": format!("<p>{paragraph}</p>"),
+                       "published_at": "2026-11-20T07:00:00+07:00"})
+            })
+            .collect();
+        post(&app, Value::Array(articles)).await;
+    }
+    feed_until(&app, "/feeds/all.rss", |f| f.entries.len() == 40).await;
+    let url = format!("{}/feeds/all.rss", app.address);
+    let reference = app.client.get(&url).header("Accept-Encoding", "identity").send().await.unwrap();
+    let reference = reference.bytes().await.unwrap();
+    assert!(reference.len() > 4_500_000, "a large document: {} bytes", reference.len());
+    let mut gzip_seen = false;
+    for _ in 0..100 {
+        let gz = app.client.get(&url).header("Accept-Encoding", "gzip").send().await.unwrap();
+        if gz.headers().get("content-encoding").is_some_and(|v| v == "gzip") {
+            gzip_seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(gzip_seen, "the gzip variant is built");
+
+    // A reader with a small receive buffer sends three requests at once on one connection.
+    use tokio::io::AsyncWriteExt;
+    let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(address).await.unwrap();
+    let host = address.to_string();
+    let requests = format!(
+        "GET /feeds/all.rss HTTP/1.1\r\nHost: {host}\r\n\r\n\
+         GET /feeds/all.rss HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: gzip\r\n\r\n\
+         GET /feeds/all.rss HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    );
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let mut buffered = Vec::new();
+    let (head, first) = read_response_slowly(&mut stream, &mut buffered).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(first, reference, "the identity body, byte for byte");
+    let (head, second) = read_response_slowly(&mut stream, &mut buffered).await;
+    assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&second[..]).read_to_end(&mut decoded).unwrap();
+    assert_eq!(decoded, reference, "the gzip body decodes to the same document");
+    let (_, third) = read_response_slowly(&mut stream, &mut buffered).await;
+    assert_eq!(third, reference);
+    assert!(buffered.is_empty(), "nothing after the third response");
+});

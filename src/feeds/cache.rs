@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{FeedFormat, FeedKey};
+use crate::sendfile;
 use crate::store::StoredFeedDocument;
 
 /// One feed document in one format.
@@ -107,6 +108,16 @@ impl FeedDocument {
         self
     }
 
+    /// Moves the bodies that are large enough into file-backed memory (see `sendfile`);
+    /// bodies already there, or left on the heap, are unchanged.
+    fn file_back(&mut self) {
+        for bytes in [Some(&mut self.body), self.gzip.as_mut(), self.brotli.as_mut()].into_iter().flatten() {
+            if let Some(mapped) = sendfile::file_backed(bytes) {
+                *bytes = mapped;
+            }
+        }
+    }
+
     pub fn to_stored(&self, key: &FeedKey, format: FeedFormat) -> Option<StoredFeedDocument> {
         Some(StoredFeedDocument {
             feed_key: key.storage_key(),
@@ -161,8 +172,10 @@ impl FeedCache {
         docs.get(key).and_then(|formats| formats[slot(format)].clone())
     }
 
-    /// Stores a document unless a newer build is already there.
-    pub fn put(&self, key: FeedKey, format: FeedFormat, doc: FeedDocument) {
+    /// Stores a document unless a newer build is already there. Its large bodies move
+    /// to file-backed memory, so connections send them with sendfile.
+    pub fn put(&self, key: FeedKey, format: FeedFormat, mut doc: FeedDocument) {
+        doc.file_back();
         let mut docs = self.docs.write().unwrap_or_else(|p| p.into_inner());
         let current = &mut docs.entry(key).or_default()[slot(format)];
         if current.as_ref().is_none_or(|c| c.generation <= doc.generation) {

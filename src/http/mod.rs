@@ -38,8 +38,26 @@ use crate::store::Store;
 pub use articles::MAX_BODY_BYTES;
 pub use error::ApiError;
 
+/// What every handler reaches, behind one `Arc`: axum clones the state for each request
+/// (the router, the middleware, each extractor), so a clone is one counter, not eleven.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub ingestor: Ingestor,
