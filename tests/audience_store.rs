@@ -190,6 +190,70 @@ both_backends!(search_is_literal_and_pages_without_gaps, |backend| async move {
     assert!(store.search_subscribers(&filtered).await.unwrap().is_empty());
 });
 
+// More subscribers (and list members) than the newest ones PostgreSQL checks before it
+// turns to its trigram indexes (5,000), and a bulk merge into SQLite's trigram index: every text finds exactly
+// the rows that contain it, newest first, page after page.
+both_backends!(search_finds_every_match_old_and_new_page_by_page, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let list = store.create_list(&list_input(json!({"name": "Sáng"})), now).await.unwrap();
+    let people: Vec<(String, String, bool)> = (0..12_000)
+        .map(|i| {
+            let name = if i % 1000 == 8 { format!("Quách Bảo Uyên {i}") } else { format!("Người Đọc {i}") };
+            (format!("nguoi{i}@tin{}.vn", i % 7), name, i % 2 == 0)
+        })
+        .collect();
+    let rows: Vec<NewSubscriber> = people
+        .iter()
+        .map(|(address, name, listed)| {
+            row(address, name, SubscriberStatus::Active, if *listed { vec![list.id] } else { vec![] })
+        })
+        .collect();
+    let merged = store.merge_subscribers(&rows, SubscriptionStatus::Active, now).await.unwrap();
+    assert!(merged.iter().all(|m| m.merge == Merge::Created));
+    let mut by_id: Vec<(i64, &(String, String, bool))> = merged.iter().map(|m| m.id).zip(&people).collect();
+    by_id.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+    for (text, in_list) in [
+        ("Quách bảo", false),
+        ("quách bảo", true),
+        ("nguoi1234@tin2.vn", false),
+        ("uyên 5008", false),
+        ("@tin3.vn", true),
+        ("ĐỌC 1199", false),
+        ("oi11", false),
+        ("không-có", false),
+    ] {
+        let key = text.to_lowercase();
+        let expected: Vec<i64> = by_id
+            .iter()
+            .filter(|(_, (address, name, listed))| {
+                (address.contains(&key) || name.to_lowercase().contains(&key)) && (*listed || !in_list)
+            })
+            .map(|(id, _)| *id)
+            .take(60)
+            .collect();
+        let mut found: Vec<i64> = Vec::new();
+        loop {
+            let query = SubscriberQuery {
+                text: Some(text.to_owned()),
+                list_id: in_list.then_some(list.id),
+                status: None,
+                before_id: found.last().copied(),
+                limit: 7,
+            };
+            let page = store.search_subscribers(&query).await.unwrap();
+            found.extend(page.iter().map(|s| s.id));
+            if page.len() < 7 || found.len() >= expected.len() {
+                break;
+            }
+        }
+        found.truncate(60);
+        assert_eq!(found, expected, "{text:?} in the list: {in_list}");
+    }
+});
+
 both_backends!(preferences_and_erasure, |backend| async move {
     let Some((_db, store)) = store_for(backend).await else {
         return;
