@@ -92,6 +92,9 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
     }
 }
 
+/// How often `bantin digest run` reads its run's counts while sending.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// Sends (with any `bantin serve` sharing the database) until the run is finished.
 async fn wait_for_run(services: &Services, digests: &Arc<Digests>, run_id: i64) -> anyhow::Result<ExitCode> {
     let total = services.store.run(run_id).await?.map_or(0, |r| r.queued);
@@ -101,8 +104,15 @@ async fn wait_for_run(services: &Services, digests: &Arc<Digests>, run_id: i64) 
     );
     // Interrupting the command ends it at once: what it held is sent again once the lease expires.
     let never = tokio_util::sync::CancellationToken::new();
+    // The run's counts are read when nothing was sent (the run may be over) and at most
+    // once a second otherwise, not after every batch.
+    let mut shown = std::time::Instant::now();
     loop {
         let handled = digests.send_batch(&never).await?;
+        if handled > 0 && shown.elapsed() < PROGRESS_EVERY {
+            continue;
+        }
+        shown = std::time::Instant::now();
         let run = services.store.run(run_id).await?.context("the run vanished")?;
         bar.set_position((run.sent + run.failed + run.skipped) as u64);
         bar.set_message(format!("{} sent, {} failed", run.sent, run.failed));
