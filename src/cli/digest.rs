@@ -78,8 +78,8 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
             std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             let stem = out.join(format!("digest-{}", list.slug));
             let files = [
-                (stem.with_extension("html"), mail.html.clone().into_bytes()),
-                (stem.with_extension("txt"), mail.text.clone().into_bytes()),
+                (stem.with_extension("html"), mail.html.as_str().as_bytes().to_vec()),
+                (stem.with_extension("txt"), mail.text.as_str().as_bytes().to_vec()),
                 (stem.with_extension("eml"), mail.build()?.formatted()),
             ];
             for (path, bytes) in &files {
