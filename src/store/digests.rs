@@ -214,6 +214,15 @@ macro_rules! digest_store_impl {
                 q.push(")");
             }
 
+            /// `id, id, …)`: the rest of an `IN (` list.
+            fn push_ids(q: &mut QueryBuilder<$db>, ids: impl Iterator<Item = i64>) {
+                let mut sep = q.separated(", ");
+                for id in ids {
+                    sep.push_bind(id);
+                }
+                q.push(")");
+            }
+
             fn run_from_row(row: &DbRow) -> Result<DigestRun, StoreError> {
                 let status: String = row.try_get("status")?;
                 Ok(DigestRun {
@@ -369,11 +378,7 @@ macro_rules! digest_store_impl {
                         rows.iter().map(|r| r.try_get("run_id")).collect::<Result<_, _>>()?;
                     if !run_ids.is_empty() {
                         let mut q = QueryBuilder::<$db>::new("SELECT id, list_id, window_end, scheduled_at FROM digest_runs WHERE id IN (");
-                        let mut sep = q.separated(", ");
-                        for id in &run_ids {
-                            sep.push_bind(*id);
-                        }
-                        q.push(")");
+                        push_ids(&mut q, run_ids.iter().copied());
                         for run in q.build().fetch_all(&self.pool).await? {
                             runs.insert(run.try_get("id")?, (run.try_get("list_id")?, run.try_get("window_end")?, run.try_get("scheduled_at")?));
                         }
@@ -461,11 +466,7 @@ macro_rules! digest_store_impl {
                                 .push(", sent_at = ")
                                 .push_bind(sent.then_some(now))
                                 .push(", lease_until = NULL, last_error = NULL WHERE id IN (");
-                            let mut sep = q.separated(", ");
-                            for id in chunk {
-                                sep.push_bind(*id);
-                            }
-                            q.push(")");
+                            push_ids(&mut q, chunk.iter().copied());
                             q.build().execute(&mut *tx).await?;
                         }
                     }
@@ -478,11 +479,7 @@ macro_rules! digest_store_impl {
                                 .push(" AND (sent_through IS NULL OR sent_through < ")
                                 .push_bind(*window_end)
                                 .push(") AND subscriber_id IN (");
-                            let mut sep = q.separated(", ");
-                            for id in chunk {
-                                sep.push_bind(*id);
-                            }
-                            q.push(")");
+                            push_ids(&mut q, chunk.iter().copied());
                             q.build().execute(&mut *tx).await?;
                         }
                     }
