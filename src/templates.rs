@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use minijinja::Environment;
+use minijinja::{AutoEscape, Environment, HtmlEscape};
 use serde_json::Value;
 
 use crate::config::Language;
@@ -81,6 +81,16 @@ impl Templates {
         }
         let template = self.env.get_template(name).with_context(|| format!("no template {name}"))?;
         template.render(context).with_context(|| format!("rendering {name}"))
+    }
+
+    /// How `{{ value }}` prints `value` in the template `name`: HTML-escaped in `.html`
+    /// templates, as is in `.txt` ones; `None` for another escaping.
+    pub fn printed(&self, name: &str, value: &str) -> Option<String> {
+        match minijinja::default_auto_escape_callback(name) {
+            AutoEscape::Html => Some(HtmlEscape(value).to_string()),
+            AutoEscape::None => Some(value.to_owned()),
+            _ => None,
+        }
     }
 }
 

@@ -188,3 +188,77 @@ both_backends!(a_reader_who_leaves_after_the_run_is_queued_is_not_mailed, |backe
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].to, ["chi@x.vn"]);
 });
+
+/// A message's parts as sent: (encoding, bytes) of the text and the HTML.
+fn encoded(mail: &bantin::mail::OutgoingMail) -> [(String, Vec<u8>); 2] {
+    [&mail.text, &mail.html].map(|part| {
+        let body = part.encoded();
+        (format!("{:?}", body.encoding()), body.into_vec())
+    })
+}
+
+// Readers of the same content, run and language share one rendering with their own links
+// spliced in; each gets byte for byte what rendering for them alone gives: names with
+// HTML-special characters, Vietnamese, another language, narrower category preferences,
+// and templates that do more with a link than print it (rendered per reader).
+both_backends!(a_shared_digest_is_what_each_reader_would_get_alone, |backend| async move {
+    let Some((db, store, list, ids)) = setup(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let active = SubscriberStatus::Active;
+    store.update_subscriber(ids[0], "<Đỗ & \"Gia\"> 'Bảo'", Language::Vi, active, &Map::new(), now).await.unwrap();
+    store.update_subscriber(ids[1], "Nguyễn Thị Ánh", Language::Vi, active, &Map::new(), now).await.unwrap();
+    let kinh_te = [bantin::store::audience::ListChoice { list_id: list, categories: vec!["tin-tuc/kinh-te".into()] }];
+    assert!(store.save_preferences(ids[2], &kinh_te, Language::En, now).await.unwrap());
+    let mut special = article("kt-1", &["Tin Tức", "Kinh tế"], now);
+    special.input.title = "Giá lúa <tăng> & \"gạo\" 'thơm' = 7.500đ/kg".into();
+    special.content_hash = special.input.content_hash();
+    publish(&store, vec![special, article("xh-1", &["Tin Tức", "Xã hội"], now)], now).await;
+
+    let at = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let run = store.create_run(list, at, at + Duration::seconds(1), RunStatus::Pending, at).await.unwrap().unwrap();
+    assert_eq!(store.enqueue_run(run, at).await.unwrap(), Some(3));
+    let claimed = store.claim_deliveries(Utc::now(), Utc::now() + Duration::minutes(5), 10).await.unwrap();
+    let details = store.subscribers_by_id(&ids).await.unwrap();
+    let list = store.lists().await.unwrap().into_iter().find(|l| l.id == list).unwrap();
+
+    let mut config = common::test_config(&db);
+    config.list_unsubscribe_mailto = Some(EmailAddress::parse("huy@hiephoa.example").unwrap());
+    let metrics = Arc::new(bantin::metrics::Metrics::default());
+    let filtered = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(filtered.path().join("email")).unwrap();
+    std::fs::write(filtered.path().join("email/digest.txt"), "{{ heading }}\n{{ unsubscribe_url|upper }}\n").unwrap();
+    for (templates, spliced) in [(None, true), (Some(filtered.path()), false)] {
+        let templates = Arc::new(bantin::templates::Templates::load(templates).unwrap());
+        let audience = Arc::new(bantin::audience::Audience::new(&config, store.clone(), templates).await.unwrap());
+        let digests = bantin::digest::Digests::new(&config, store.clone(), audience, metrics.clone());
+        let mut shared = std::collections::HashMap::new();
+        let mut titles = Vec::new();
+        for delivery in &claimed {
+            let detail = details.iter().find(|d| d.subscriber.id == delivery.subscriber_id).unwrap();
+            let subscription = detail.subscriptions.iter().find(|s| s.list_id == list.id).unwrap();
+            let paths = if subscription.categories.is_empty() { &list.categories } else { &subscription.categories };
+            let content =
+                store.articles_between(paths, subscription.sent_through, delivery.window_end, 20).await.unwrap();
+            titles.push(content.articles.len());
+            let lang = Language::parse(&detail.subscriber.language).unwrap();
+            let digest = shared
+                .entry((paths.clone(), lang.code()))
+                .or_insert_with(|| digests.shared(&list, &content, lang, delivery).unwrap());
+            assert_eq!(digest.is_spliced(), spliced);
+            let alone = digests.render(&list, detail, &content, delivery).unwrap();
+            let together = digests.render_shared(digest, &list, detail, &content, delivery).unwrap();
+            assert_eq!(together.text.as_str(), alone.text.as_str());
+            assert_eq!(together.html.as_str(), alone.html.as_str());
+            assert_eq!(encoded(&together), encoded(&alone));
+            assert_eq!(
+                (&together.to_name, &together.to, &together.subject, &together.message_id, &together.headers),
+                (&alone.to_name, &alone.to, &alone.subject, &alone.message_id, &alone.headers)
+            );
+            assert!(alone.html.as_str().contains("Giá lúa &lt;tăng&gt; &amp; &quot;gạo&quot;"));
+        }
+        assert_eq!(titles, [2, 2, 1], "the third reader chose one category");
+        assert_eq!(shared.len(), 2, "the two Vietnamese readers share one rendering");
+    }
+});

@@ -46,7 +46,7 @@ async fn a_message_arrives_as_built_with_its_credentials() {
     assert_eq!(parsed.header("Message-ID").unwrap(), "<one@tin.hiephoa.example>");
     assert_eq!(parsed.header("List-Unsubscribe-Post").unwrap(), "List-Unsubscribe=One-Click");
     assert_eq!(parsed.media_type, "multipart/alternative");
-    assert_eq!(parsed.text(), mail_to("x@y.example", "").text);
+    assert_eq!(parsed.text(), mail_to("x@y.example", "").text.as_str());
     assert!(parsed.html().contains("tin 1"));
     let links = parsed.links();
     assert_eq!(links, ["https://tin.hiephoa.example/tin/1?a=1&b=2", "https://tin.hiephoa.example/tin/1"]);

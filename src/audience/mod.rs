@@ -153,8 +153,8 @@ impl Audience {
             to_name: detail.subscriber.name.clone(),
             to,
             subject,
-            text: self.templates.render("email/confirm.txt", lang, context.clone())?,
-            html: self.templates.render("email/confirm.html", lang, context)?,
+            text: self.templates.render("email/confirm.txt", lang, context.clone())?.into(),
+            html: self.templates.render("email/confirm.html", lang, context)?.into(),
             message_id: message_id(&format!("confirm.{subscriber_id}.{}", now.timestamp_millis()), &self.base_url),
             headers: Vec::new(),
         };

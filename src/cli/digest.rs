@@ -17,6 +17,7 @@ use crate::audience::Audience;
 use crate::config::Config;
 use crate::digest::Digests;
 use crate::domain::email::EmailAddress;
+use crate::store::Store;
 use crate::store::digests::RunStatus;
 
 #[derive(Subcommand)]
@@ -55,7 +56,9 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
             let started = std::time::Instant::now();
             let queued = digests.enqueue_pending(Utc::now()).await?;
             eprintln!("run {run_id}: {queued} deliveries queued in {} ms", started.elapsed().as_millis());
-            wait_for_run(&services, &digests, run_id).await
+            // On the runtime's workers, like `bantin serve`'s sender, not on the thread
+            // that waits for the command to finish: each send that ends wakes the batch.
+            tokio::spawn(wait_for_run(services.store.clone(), digests, run_id)).await?
         }
         DigestCommand::Preview { email, out, .. } => {
             let address = match EmailAddress::parse(&email) {
@@ -78,8 +81,8 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
             std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             let stem = out.join(format!("digest-{}", list.slug));
             let files = [
-                (stem.with_extension("html"), mail.html.clone().into_bytes()),
-                (stem.with_extension("txt"), mail.text.clone().into_bytes()),
+                (stem.with_extension("html"), mail.html.as_str().as_bytes().to_vec()),
+                (stem.with_extension("txt"), mail.text.as_str().as_bytes().to_vec()),
                 (stem.with_extension("eml"), mail.build()?.formatted()),
             ];
             for (path, bytes) in &files {
@@ -92,18 +95,28 @@ pub(super) async fn run(command: DigestCommand, config: Config) -> anyhow::Resul
     }
 }
 
+/// How often `bantin digest run` reads its run's counts while sending.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// Sends (with any `bantin serve` sharing the database) until the run is finished.
-async fn wait_for_run(services: &Services, digests: &Arc<Digests>, run_id: i64) -> anyhow::Result<ExitCode> {
-    let total = services.store.run(run_id).await?.map_or(0, |r| r.queued);
+async fn wait_for_run(store: Arc<dyn Store>, digests: Arc<Digests>, run_id: i64) -> anyhow::Result<ExitCode> {
+    let total = store.run(run_id).await?.map_or(0, |r| r.queued);
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} deliveries {msg}").context("progress bar template")?,
     );
     // Interrupting the command ends it at once: what it held is sent again once the lease expires.
     let never = tokio_util::sync::CancellationToken::new();
+    // The run's counts are read when nothing was sent (the run may be over) and at most
+    // once a second otherwise, not after every batch.
+    let mut shown = std::time::Instant::now();
     loop {
         let handled = digests.send_batch(&never).await?;
-        let run = services.store.run(run_id).await?.context("the run vanished")?;
+        if handled > 0 && shown.elapsed() < PROGRESS_EVERY {
+            continue;
+        }
+        shown = std::time::Instant::now();
+        let run = store.run(run_id).await?.context("the run vanished")?;
         bar.set_position((run.sent + run.failed + run.skipped) as u64);
         bar.set_message(format!("{} sent, {} failed", run.sent, run.failed));
         if matches!(run.status, RunStatus::Done | RunStatus::Cancelled) {

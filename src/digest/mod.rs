@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -25,19 +25,31 @@ use crate::domain::schedule::Schedule;
 use crate::mail::SendError;
 use crate::metrics::Metrics;
 use crate::store::audience::{MailingList, SubscriberDetail};
-use crate::store::digests::{ClaimedDelivery, DigestContent, DigestRun, RunStatus};
+use crate::store::digests::{ClaimedDelivery, Closing, DigestContent, DigestRun, RunStatus};
 use crate::store::{Store, StoreError};
+use render::SharedDigest;
 
 /// How often the worker looks for due runs and deliveries when idle.
 const TICK: StdDuration = StdDuration::from_secs(1);
 /// Retry delays double per attempt from the `delivery_retry_seconds` setting, up to this.
 const MAX_BACKOFF: Duration = Duration::hours(1);
 
-/// Deliveries claimed per batch for each SMTP connection.
-const CLAIM_PER_CONNECTION: usize = 16;
+/// Deliveries claimed per batch for each SMTP connection. A batch ends when its last send
+/// does, so fewer, larger batches leave the connections idle less often.
+const CLAIM_PER_CONNECTION: usize = 32;
 
 /// Content shared by subscriptions with the same list, cursor and categories.
 type ContentKey = (i64, DateTime<Utc>, String);
+
+/// A digest shared by the readers of the same content, run and language.
+type DigestKey = (ContentKey, i64, Language);
+
+/// What a batch reads or renders once for the deliveries that share it.
+#[derive(Default)]
+struct BatchCache {
+    contents: HashMap<ContentKey, Arc<DigestContent>>,
+    digests: HashMap<DigestKey, Arc<SharedDigest>>,
+}
 
 /// What a claimed delivery needs before it can be sent.
 enum Prepared {
@@ -45,6 +57,8 @@ enum Prepared {
         list: Arc<MailingList>,
         detail: Box<SubscriberDetail>,
         content: Arc<DigestContent>,
+        /// `None` when there is nothing to send.
+        digest: Option<Arc<SharedDigest>>,
     },
     /// The list, subscriber or subscription is gone: nothing to send.
     Gone(&'static str),
@@ -215,8 +229,9 @@ impl Digests {
         let ids: Vec<i64> = claimed.iter().map(|d| d.subscriber_id).collect();
         let subscribers: HashMap<i64, SubscriberDetail> =
             self.store.subscribers_by_id(&ids).await?.into_iter().map(|d| (d.subscriber.id, d)).collect();
-        let mut contents: HashMap<ContentKey, Arc<DigestContent>> = HashMap::new();
+        let mut cache = BatchCache::default();
         let slots = Arc::new(Semaphore::new(self.concurrency));
+        let (closer, committer) = Closer::start(self.store.clone());
         let mut sends = JoinSet::new();
         // Given back to the queue after the batch: those not started when stopping, and a
         // second delivery to the same subscription (another run of its list), whose
@@ -229,7 +244,7 @@ impl Digests {
                 untried.push(delivery);
                 continue;
             }
-            let prepared = self.prepare(&delivery, &lists, &subscribers, &mut contents).await;
+            let prepared = self.prepare(&delivery, &lists, &subscribers, &mut cache).await;
             let Some(permit) = self.free_slot(&slots, &mut leases, stop).await? else {
                 untried.push(delivery);
                 untried.extend(queue.by_ref());
@@ -240,9 +255,12 @@ impl Digests {
                 continue;
             }
             let digests = self.clone();
+            let closer = closer.clone();
             sends.spawn(async move {
+                // The slot is held until the delivery is closed, so at most as many
+                // deliveries as there are slots can be sent and not yet recorded.
                 let outcome = match prepared {
-                    Ok(prepared) => digests.deliver(&delivery, prepared).await,
+                    Ok(prepared) => digests.deliver(&delivery, prepared, &closer).await,
                     Err(e) => Err(e),
                 };
                 drop(permit);
@@ -257,6 +275,10 @@ impl Digests {
                 },
                 _ = tokio::time::sleep_until(leases.renew_at) => self.renew(&mut leases).await,
             }
+        }
+        drop(closer);
+        if let Err(e) = committer.await {
+            tracing::error!(error = %e, "the digest closer panicked");
         }
         if !untried.is_empty() {
             tracing::info!(deliveries = untried.len(), "deliveries not tried in this batch given back to the queue");
@@ -321,13 +343,14 @@ impl Digests {
         }
     }
 
-    /// Gathers what one delivery needs, reusing content already read for the batch.
+    /// Gathers what one delivery needs, reusing content already read and digests already
+    /// rendered for the batch.
     async fn prepare(
         &self,
         delivery: &ClaimedDelivery,
         lists: &HashMap<i64, Arc<MailingList>>,
         subscribers: &HashMap<i64, SubscriberDetail>,
-        contents: &mut HashMap<ContentKey, Arc<DigestContent>>,
+        cache: &mut BatchCache,
     ) -> anyhow::Result<Prepared> {
         let Some(list) = lists.get(&delivery.list_id) else { return Ok(Prepared::Gone("the list was deleted")) };
         // A subscriber of several lists has a delivery of each in the batch.
@@ -342,7 +365,7 @@ impl Digests {
         }
         let paths = if subscription.categories.is_empty() { &list.categories } else { &subscription.categories };
         let key = (list.id, subscription.sent_through, paths.join("\n"));
-        let content = match contents.get(&key) {
+        let content = match cache.contents.get(&key) {
             Some(content) => content.clone(),
             None => {
                 let content = Arc::new(
@@ -350,35 +373,54 @@ impl Digests {
                         .articles_between(paths, subscription.sent_through, delivery.window_end, self.items)
                         .await?,
                 );
-                contents.insert(key, content.clone());
+                cache.contents.insert(key.clone(), content.clone());
                 content
             }
         };
-        Ok(Prepared::Ready { list: list.clone(), detail: Box::new(detail.clone()), content })
+        let digest = if content.total == 0 && !list.send_empty {
+            None
+        } else {
+            let key = (key, delivery.run_id, self.reader_language(list, Some(detail)));
+            Some(match cache.digests.get(&key) {
+                Some(digest) => digest.clone(),
+                None => {
+                    let digest = Arc::new(self.shared(list, &content, key.2, delivery)?);
+                    cache.digests.insert(key, digest.clone());
+                    digest
+                }
+            })
+        };
+        Ok(Prepared::Ready { list: list.clone(), detail: Box::new(detail.clone()), content, digest })
     }
 
     /// Renders and sends one claimed delivery, and records the outcome.
-    async fn deliver(&self, delivery: &ClaimedDelivery, prepared: Prepared) -> anyhow::Result<Outcome> {
+    async fn deliver(
+        &self,
+        delivery: &ClaimedDelivery,
+        prepared: Prepared,
+        closer: &Closer,
+    ) -> anyhow::Result<Outcome> {
         let started = std::time::Instant::now();
-        let (list, detail, content) = match prepared {
+        let (list, detail, content, digest) = match prepared {
             Prepared::Gone(why) => {
                 self.store.fail_delivery(delivery, why, false).await?;
                 return Ok(Outcome::Failed);
             }
             Prepared::Left => {
-                self.store.close_delivery(delivery, false, 0, Utc::now()).await?;
+                closer.close(delivery, false, 0).await?;
                 return Ok(Outcome::Skipped);
             }
-            Prepared::Ready { list, detail, content } => (list, detail, content),
+            Prepared::Ready { list, detail, content, digest } => (list, detail, content, digest),
         };
-        if content.total == 0 && !list.send_empty {
-            self.store.close_delivery(delivery, false, 0, Utc::now()).await?;
+        let Some(digest) = digest else {
+            // Nothing new and the list does not send empty digests.
+            closer.close(delivery, false, 0).await?;
             return Ok(Outcome::Skipped);
-        }
-        let mail = self.render(&list, &detail, &content, delivery)?;
+        };
+        let mail = self.render_shared(&digest, &list, &detail, &content, delivery)?;
         match self.audience.mailer.send(&mail).await {
             Ok(()) => {
-                self.store.close_delivery(delivery, true, content.total, Utc::now()).await?;
+                closer.close(delivery, true, content.total).await?;
                 self.metrics.record_send_latency(started.elapsed());
                 Ok(Outcome::Sent)
             }
@@ -435,6 +477,44 @@ impl Digests {
             self.metrics.set_delivery_queue(depth);
         }
         Ok(sent > 0)
+    }
+}
+
+/// Closes a batch's deliveries in groups. A sender waits for its delivery's commit before
+/// its slot is free (so a crash repeats at most the sends in flight); the deliveries that
+/// finish while a commit runs share the next one, instead of a transaction each.
+#[derive(Clone)]
+struct Closer(mpsc::UnboundedSender<(Closing, oneshot::Sender<Result<(), String>>)>);
+
+/// Deliveries closed in one transaction at most.
+const CLOSE_GROUP: usize = 256;
+
+impl Closer {
+    /// The closer and its committing task, which ends when every clone is dropped.
+    fn start(store: Arc<dyn Store>) -> (Closer, tokio::task::JoinHandle<()>) {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<(Closing, oneshot::Sender<Result<(), String>>)>();
+        let committer = tokio::spawn(async move {
+            let mut group = Vec::with_capacity(CLOSE_GROUP);
+            while receiver.recv_many(&mut group, CLOSE_GROUP).await > 0 {
+                let closings: Vec<Closing> = group.iter().map(|(closing, _)| closing.clone()).collect();
+                let result = store.close_deliveries(&closings, Utc::now()).await.map_err(|e| e.to_string());
+                for (_, reply) in group.drain(..) {
+                    // A sender that is gone has nothing to be told.
+                    let _ = reply.send(result.clone());
+                }
+            }
+        });
+        (Closer(sender), committer)
+    }
+
+    /// Closes the delivery (see [`crate::store::digests::DigestStore::close_delivery`])
+    /// and returns once that is committed.
+    async fn close(&self, delivery: &ClaimedDelivery, sent: bool, articles: i64) -> anyhow::Result<()> {
+        let (reply, committed) = oneshot::channel();
+        let closing = Closing { delivery: delivery.clone(), sent, articles };
+        self.0.send((closing, reply)).map_err(|_| anyhow::anyhow!("the digest closer stopped"))?;
+        let result = committed.await.map_err(|_| anyhow::anyhow!("the digest closer stopped"))?;
+        result.map_err(|e| anyhow::anyhow!("cannot close the delivery: {e}"))
     }
 }
 

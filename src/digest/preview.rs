@@ -80,7 +80,8 @@ impl Digests {
         Ok(self.audience.mailer.send(mail).await.map(|()| preview))
     }
 
-    fn reader_language(&self, list: &MailingList, reader: Option<&SubscriberDetail>) -> Language {
+    /// The reader's language; without a reader, the list's; else the site's.
+    pub(crate) fn reader_language(&self, list: &MailingList, reader: Option<&SubscriberDetail>) -> Language {
         let code = reader.map_or(&list.language, |d| &d.subscriber.language);
         Language::parse(code).unwrap_or(self.default_language)
     }

@@ -10,11 +10,12 @@ use serde_json::{Value, json};
 use super::Digests;
 use crate::config::Language;
 use crate::domain::email::EmailAddress;
-use crate::mail::OutgoingMail;
 use crate::mail::message::message_id;
+use crate::mail::{OutgoingMail, SharedBody, TextBody};
 use crate::store::Article;
 use crate::store::audience::{MailingList, SubscriberDetail};
 use crate::store::digests::{ClaimedDelivery, DigestContent};
+use crate::templates::Templates;
 
 /// Longest summary shown per article, in characters.
 const SUMMARY_CHARS: usize = 220;
@@ -163,20 +164,33 @@ impl Digests {
         })
     }
 
-    /// The message for one delivery (also used by previews, with `delivery` made up).
-    pub fn render(
+    /// The template context of a delivery without the reader's own links: what every
+    /// reader of the same content, run and language sees.
+    fn shared_context(
         &self,
         list: &MailingList,
-        detail: &SubscriberDetail,
         content: &DigestContent,
+        lang: Language,
         delivery: &ClaimedDelivery,
-    ) -> anyhow::Result<OutgoingMail> {
-        let lang = Language::parse(&detail.subscriber.language).unwrap_or(self.default_language);
+    ) -> Value {
         let tz: Tz = list.timezone.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
         let t = self.audience.templates.strings(lang);
         let mut context = self.page_context(list, content, lang, delivery.scheduled_at.with_timezone(&tz));
-        let subject = context["subject"].as_str().unwrap_or_default().to_owned();
         let preheader: Vec<&str> = content.articles.iter().take(3).map(|a| a.title.as_str()).collect();
+        if let Some(map) = context.as_object_mut() {
+            map.insert("preheader".into(), preheader.join(" · ").into());
+            let why =
+                fill(t["digest_why"].as_str().unwrap_or_default(), &[("list", &list.name), ("site", &self.site_name)]);
+            map.insert("why".into(), why.into());
+            if delivery.run_id > 0 {
+                map.insert("view_url".into(), format!("{}/digests/{}", self.base_url, delivery.run_id).into());
+            }
+        }
+        context
+    }
+
+    /// The reader's own links, signed for them.
+    fn reader_links(&self, list: &MailingList, detail: &SubscriberDetail) -> ReaderLinks {
         let unsubscribe_token = self.audience.unsubscribe_token(detail.subscriber.id, Some(list.id));
         let unsubscribe_url = format!("{}/unsubscribe/{unsubscribe_token}", self.base_url);
         // The one-click https link first (RFC 8058), then the mailbox for clients that
@@ -185,18 +199,39 @@ impl Digests {
             Some(mailbox) => format!("<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe-{unsubscribe_token}>"),
             None => format!("<{unsubscribe_url}>"),
         };
+        ReaderLinks {
+            preferences_url: self.audience.preferences_url(detail.subscriber.id),
+            unsubscribe_url,
+            list_unsubscribe,
+        }
+    }
+
+    /// Both parts rendered with `links` in the context.
+    fn render_parts(
+        &self,
+        lang: Language,
+        mut context: Value,
+        preferences_url: &str,
+        unsubscribe_url: &str,
+    ) -> anyhow::Result<(String, String)> {
         if let Some(map) = context.as_object_mut() {
-            map.insert("preheader".into(), preheader.join(" · ").into());
-            let why =
-                fill(t["digest_why"].as_str().unwrap_or_default(), &[("list", &list.name), ("site", &self.site_name)]);
-            map.insert("why".into(), why.into());
-            map.insert("preferences_url".into(), self.audience.preferences_url(detail.subscriber.id).into());
-            map.insert("unsubscribe_url".into(), unsubscribe_url.clone().into());
-            if delivery.run_id > 0 {
-                map.insert("view_url".into(), format!("{}/digests/{}", self.base_url, delivery.run_id).into());
-            }
+            map.insert("preferences_url".into(), preferences_url.into());
+            map.insert("unsubscribe_url".into(), unsubscribe_url.into());
         }
         let templates = &self.audience.templates;
+        Ok((templates.render(TEXT, lang, context.clone())?, templates.render(HTML, lang, context)?))
+    }
+
+    /// The message around the rendered parts: addresses, subject, Message-ID, list headers.
+    fn message(
+        &self,
+        list: &MailingList,
+        detail: &SubscriberDetail,
+        delivery: &ClaimedDelivery,
+        subject: String,
+        (text, html): (TextBody, TextBody),
+        links: ReaderLinks,
+    ) -> anyhow::Result<OutgoingMail> {
         let from = EmailAddress::parse(&list.from_address).map_err(|e| anyhow::anyhow!("list from address {e}"))?;
         let host =
             url::Url::parse(&self.base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
@@ -207,15 +242,135 @@ impl Digests {
             to_name: detail.subscriber.name.clone(),
             to: EmailAddress::parse(&detail.subscriber.email).map_err(|e| anyhow::anyhow!("stored address {e}"))?,
             subject,
-            text: templates.render("email/digest.txt", lang, context.clone())?,
-            html: templates.render("email/digest.html", lang, context)?,
+            text,
+            html,
             message_id: message_id(&format!("digest.{}.{}", delivery.run_id, detail.subscriber.id), &self.base_url),
             headers: vec![
                 ("List-Id", format!("<{}.{host}>", list.slug)),
-                ("List-Unsubscribe", list_unsubscribe),
+                ("List-Unsubscribe", links.list_unsubscribe),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned()),
             ],
         })
+    }
+
+    /// The message for one delivery, rendered for this reader alone (also used by
+    /// previews, with `delivery` made up).
+    pub fn render(
+        &self,
+        list: &MailingList,
+        detail: &SubscriberDetail,
+        content: &DigestContent,
+        delivery: &ClaimedDelivery,
+    ) -> anyhow::Result<OutgoingMail> {
+        let lang = self.reader_language(list, Some(detail));
+        let context = self.shared_context(list, content, lang, delivery);
+        let subject = context["subject"].as_str().unwrap_or_default().to_owned();
+        let links = self.reader_links(list, detail);
+        let (text, html) = self.render_parts(lang, context, &links.preferences_url, &links.unsubscribe_url)?;
+        self.message(list, detail, delivery, subject, (text.into(), html.into()), links)
+    }
+
+    /// The digest of `content` in `lang` for a run, rendered once for all its readers
+    /// with a placeholder for each reader's links. Checked against a rendering with
+    /// made-up links: a template that does more with a link than print it (a filter, a
+    /// test) is rendered per reader instead.
+    pub fn shared(
+        &self,
+        list: &MailingList,
+        content: &DigestContent,
+        lang: Language,
+        delivery: &ClaimedDelivery,
+    ) -> anyhow::Result<SharedDigest> {
+        let context = self.shared_context(list, content, lang, delivery);
+        let subject = context["subject"].as_str().unwrap_or_default().to_owned();
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for placeholders: {e}"))?;
+        let nonce = hex::encode(nonce);
+        let slots = [format!("\u{e000}{nonce}:preferences\u{e001}"), format!("\u{e000}{nonce}:unsubscribe\u{e001}")];
+        let (text, html) = self.render_parts(lang, context.clone(), &slots[0], &slots[1])?;
+        let placeholders = [slots[0].as_str(), slots[1].as_str()];
+        let shared = Spliced {
+            subject,
+            text: SharedBody::new(&text, &placeholders),
+            html: SharedBody::new(&html, &placeholders),
+        };
+        let probe = ["https://probe.invalid/preferences/<Đ&'\"/x>", "https://probe.invalid/u/a=1&b=2"];
+        let (text, html) = self.render_parts(lang, context, probe[0], probe[1])?;
+        let spliced = shared.parts(&self.audience.templates, probe[0], probe[1]);
+        if spliced.as_ref().is_some_and(|(t, h)| t.as_str() == text && h.as_str() == html) {
+            Ok(SharedDigest(Some(shared)))
+        } else {
+            tracing::debug!(
+                list = list.slug,
+                "the digest templates use the reader's links in more than print them: rendering per reader"
+            );
+            Ok(SharedDigest(None))
+        }
+    }
+
+    /// One reader's message from a shared digest: byte for byte what [`Digests::render`]
+    /// gives them.
+    pub fn render_shared(
+        &self,
+        shared: &SharedDigest,
+        list: &MailingList,
+        detail: &SubscriberDetail,
+        content: &DigestContent,
+        delivery: &ClaimedDelivery,
+    ) -> anyhow::Result<OutgoingMail> {
+        let Some(spliced) = &shared.0 else { return self.render(list, detail, content, delivery) };
+        let links = self.reader_links(list, detail);
+        let Some(parts) = spliced.parts(&self.audience.templates, &links.preferences_url, &links.unsubscribe_url)
+        else {
+            return self.render(list, detail, content, delivery);
+        };
+        self.message(list, detail, delivery, spliced.subject.clone(), parts, links)
+    }
+}
+
+const TEXT: &str = "email/digest.txt";
+const HTML: &str = "email/digest.html";
+
+/// The links that are the reader's own.
+struct ReaderLinks {
+    preferences_url: String,
+    unsubscribe_url: String,
+    /// The List-Unsubscribe header.
+    list_unsubscribe: String,
+}
+
+/// A digest rendered once for the readers of the same content, run and language; `None`
+/// when the templates need each reader rendered on their own.
+pub struct SharedDigest(Option<Spliced>);
+
+impl SharedDigest {
+    /// Whether readers get the shared rendering with their links spliced in (else each
+    /// is rendered alone).
+    pub fn is_spliced(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+struct Spliced {
+    subject: String,
+    text: SharedBody,
+    html: SharedBody,
+}
+
+impl Spliced {
+    /// Both parts with the reader's links, printed as each template prints them.
+    fn parts(
+        &self,
+        templates: &Templates,
+        preferences_url: &str,
+        unsubscribe_url: &str,
+    ) -> Option<(TextBody, TextBody)> {
+        let text = [templates.printed(TEXT, preferences_url)?, templates.printed(TEXT, unsubscribe_url)?];
+        let html = [templates.printed(HTML, preferences_url)?, templates.printed(HTML, unsubscribe_url)?];
+        Some((
+            self.text.fill(&[text[0].as_str(), text[1].as_str()]),
+            self.html.fill(&[html[0].as_str(), html[1].as_str()]),
+        ))
     }
 }
 

@@ -6,6 +6,7 @@ use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
+use super::body::TextBody;
 use crate::domain::email::EmailAddress;
 
 #[derive(Clone, Debug)]
@@ -16,8 +17,8 @@ pub struct OutgoingMail {
     pub to_name: String,
     pub to: EmailAddress,
     pub subject: String,
-    pub text: String,
-    pub html: String,
+    pub text: TextBody,
+    pub html: TextBody,
     /// Without angle brackets: `<local>@<domain>`.
     pub message_id: String,
     /// Extra headers, names in ASCII (`List-Unsubscribe`, `List-Id`…).
@@ -46,7 +47,7 @@ impl OutgoingMail {
             anyhow::ensure!(!value.contains(['\r', '\n']), "header {name} contains a line break");
             builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value.clone()));
         }
-        Ok(builder.multipart(MultiPart::alternative_plain_html(self.text.clone(), self.html.clone()))?)
+        Ok(builder.multipart(MultiPart::alternative_plain_html(self.text.encoded(), self.html.encoded()))?)
     }
 }
 

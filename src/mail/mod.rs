@@ -3,6 +3,7 @@
 //! without a mail server. Messages are built in [`message`] and, when a key is
 //! configured, signed with DKIM ([`dkim`]).
 
+pub mod body;
 pub mod dkim;
 pub mod message;
 
@@ -14,6 +15,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use url::Url;
 
+pub use body::{SharedBody, TextBody};
 pub use dkim::DkimSigner;
 pub use message::OutgoingMail;
 

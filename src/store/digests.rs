@@ -69,6 +69,15 @@ pub struct ClaimedDelivery {
     pub scheduled_at: DateTime<Utc>,
 }
 
+/// A claimed delivery to close: sent, or nothing to send (`sent = false`), with the number
+/// of articles it held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Closing {
+    pub delivery: ClaimedDelivery,
+    pub sent: bool,
+    pub articles: i64,
+}
+
 /// What a subscription is due in a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DigestContent {
@@ -133,7 +142,11 @@ pub trait DigestStore: Send + Sync {
         sent: bool,
         articles: i64,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.close_deliveries(&[Closing { delivery: delivery.clone(), sent, articles }], now).await
+    }
+    /// [`DigestStore::close_delivery`] for several deliveries, all in one transaction.
+    async fn close_deliveries(&self, closings: &[Closing], now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Back to the queue, to be tried at `next_attempt_at` (cancelled if its run was).
     async fn retry_delivery(
         &self,
@@ -166,7 +179,7 @@ pub trait DigestStore: Send + Sync {
 macro_rules! digest_store_impl {
     ($store:ty, $conn:ty, $db:ty, $claim_lock:literal) => {
         const _: () = {
-            use std::collections::HashMap;
+            use std::collections::{BTreeMap, HashMap};
 
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
@@ -197,6 +210,15 @@ macro_rules! digest_store_impl {
                         q.push(" OR ");
                     }
                     q.push("(id = ").push_bind(claim.id).push(" AND attempts = ").push_bind(claim.attempts).push(")");
+                }
+                q.push(")");
+            }
+
+            /// `id, id, …)`: the rest of an `IN (` list.
+            fn push_ids(q: &mut QueryBuilder<$db>, ids: impl Iterator<Item = i64>) {
+                let mut sep = q.separated(", ");
+                for id in ids {
+                    sep.push_bind(id);
                 }
                 q.push(")");
             }
@@ -336,10 +358,14 @@ macro_rules! digest_store_impl {
                 }
 
                 async fn claim_deliveries(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<ClaimedDelivery>, StoreError> {
+                    // Each kind from its own partial index, in the index's order (due time,
+                    // lease end), so a claim reads what it takes, not the deliveries sent before.
                     let rows = sqlx::query(concat!(
                         "UPDATE deliveries SET status = 'sending', lease_until = $2, attempts = attempts + 1 WHERE id IN (",
-                        "SELECT id FROM deliveries WHERE (status = 'queued' AND next_attempt_at <= $1) ",
-                        "OR (status = 'sending' AND lease_until < $1) ORDER BY id LIMIT $3", $claim_lock, ") ",
+                        "SELECT id FROM (SELECT id FROM deliveries WHERE status = 'sending' AND lease_until < $1 ",
+                        "ORDER BY lease_until, id LIMIT $3", $claim_lock, ") AS expired UNION ALL ",
+                        "SELECT id FROM (SELECT id FROM deliveries WHERE status = 'queued' AND next_attempt_at <= $1 ",
+                        "ORDER BY next_attempt_at, id LIMIT $3", $claim_lock, ") AS due ORDER BY id LIMIT $3) ",
                         "RETURNING id, run_id, subscriber_id, attempts"
                     ))
                     .bind(now)
@@ -352,11 +378,7 @@ macro_rules! digest_store_impl {
                         rows.iter().map(|r| r.try_get("run_id")).collect::<Result<_, _>>()?;
                     if !run_ids.is_empty() {
                         let mut q = QueryBuilder::<$db>::new("SELECT id, list_id, window_end, scheduled_at FROM digest_runs WHERE id IN (");
-                        let mut sep = q.separated(", ");
-                        for id in &run_ids {
-                            sep.push_bind(*id);
-                        }
-                        q.push(")");
+                        push_ids(&mut q, run_ids.iter().copied());
                         for run in q.build().fetch_all(&self.pool).await? {
                             runs.insert(run.try_get("id")?, (run.try_get("list_id")?, run.try_get("window_end")?, run.try_get("scheduled_at")?));
                         }
@@ -421,26 +443,46 @@ macro_rules! digest_store_impl {
                     Ok(Some((run, content)))
                 }
 
-                async fn close_delivery(&self, delivery: &ClaimedDelivery, sent: bool, articles: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+                async fn close_deliveries(&self, closings: &[Closing], now: DateTime<Utc>) -> Result<(), StoreError> {
+                    if closings.is_empty() {
+                        return Ok(());
+                    }
+                    // One statement per outcome and count, and per list and window end:
+                    // the deliveries of a run mostly share both.
+                    let mut outcomes: BTreeMap<(bool, i64), Vec<i64>> = BTreeMap::new();
+                    let mut cursors: BTreeMap<(i64, DateTime<Utc>), Vec<i64>> = BTreeMap::new();
+                    for closing in closings {
+                        let delivery = &closing.delivery;
+                        outcomes.entry((closing.sent, closing.articles)).or_default().push(delivery.id);
+                        cursors.entry((delivery.list_id, delivery.window_end)).or_default().push(delivery.subscriber_id);
+                    }
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(
-                        "UPDATE deliveries SET status = $2, articles = $3, sent_at = $4, lease_until = NULL, last_error = NULL WHERE id = $1",
-                    )
-                    .bind(delivery.id)
-                    .bind(if sent { "sent" } else { "skipped" })
-                    .bind(articles)
-                    .bind(sent.then_some(now))
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE subscriptions SET sent_through = $3 WHERE subscriber_id = $1 AND list_id = $2 \
-                         AND (sent_through IS NULL OR sent_through < $3)",
-                    )
-                    .bind(delivery.subscriber_id)
-                    .bind(delivery.list_id)
-                    .bind(delivery.window_end)
-                    .execute(&mut *tx)
-                    .await?;
+                    for ((sent, articles), ids) in &outcomes {
+                        for chunk in ids.chunks(CLAIMS_PER_STATEMENT) {
+                            let mut q = QueryBuilder::<$db>::new("UPDATE deliveries SET status = ");
+                            q.push_bind(if *sent { "sent" } else { "skipped" })
+                                .push(", articles = ")
+                                .push_bind(*articles)
+                                .push(", sent_at = ")
+                                .push_bind(sent.then_some(now))
+                                .push(", lease_until = NULL, last_error = NULL WHERE id IN (");
+                            push_ids(&mut q, chunk.iter().copied());
+                            q.build().execute(&mut *tx).await?;
+                        }
+                    }
+                    for ((list_id, window_end), subscribers) in &cursors {
+                        for chunk in subscribers.chunks(CLAIMS_PER_STATEMENT) {
+                            let mut q = QueryBuilder::<$db>::new("UPDATE subscriptions SET sent_through = ");
+                            q.push_bind(*window_end)
+                                .push(" WHERE list_id = ")
+                                .push_bind(*list_id)
+                                .push(" AND (sent_through IS NULL OR sent_through < ")
+                                .push_bind(*window_end)
+                                .push(") AND subscriber_id IN (");
+                            push_ids(&mut q, chunk.iter().copied());
+                            q.build().execute(&mut *tx).await?;
+                        }
+                    }
                     tx.commit().await?;
                     Ok(())
                 }
@@ -531,7 +573,12 @@ macro_rules! digest_store_impl {
                 }
 
                 async fn queue_depth(&self) -> Result<i64, StoreError> {
-                    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status IN ('queued', 'sending')")
+                    // Counted from the two partial indexes (the columns tested are always
+                    // set in those states), not from every delivery ever made.
+                    Ok(sqlx::query_scalar(
+                        "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'queued' AND next_attempt_at IS NOT NULL) \
+                         + (SELECT COUNT(*) FROM deliveries WHERE status = 'sending' AND lease_until IS NOT NULL)",
+                    )
                         .fetch_one(&self.pool)
                         .await?)
                 }

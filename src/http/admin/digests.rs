@@ -144,8 +144,8 @@ async fn preview(
         "since": local_time(preview.since.with_timezone(&tz)),
         "total": preview.total,
         "subject": preview.mail.subject,
-        "html": preview.mail.html,
-        "text": preview.mail.text,
+        "html": preview.mail.html.as_str(),
+        "text": preview.mail.text.as_str(),
     });
     Ok(render(&state, &admin, "web/admin/list_preview.html", StatusCode::OK, context))
 }

@@ -71,30 +71,56 @@ impl ClientCodec {
     }
 
     /// Adds transparency
+    ///
+    /// bantin patch: copies the runs between line starts instead of pushing byte by byte
+    /// through the state machine (a quarter of a millisecond per 22 KB message); the
+    /// output and the state carried to the next frame are the same.
     fn encode(&mut self, frame: &[u8], buf: &mut Vec<u8>) {
-        for &b in frame {
-            buf.push(b);
-            match (b, self.status) {
-                (b'\r', _) => {
-                    self.status = CodecStatus::StartingNewLine;
-                }
-                (b'\n', CodecStatus::StartingNewLine) => {
-                    self.status = CodecStatus::StartOfNewLine;
-                }
-                (_, CodecStatus::StartingNewLine) => {
-                    self.status = CodecStatus::MiddleOfLine;
-                }
-                (b'.', CodecStatus::StartOfNewLine) => {
-                    self.status = CodecStatus::MiddleOfLine;
-                    buf.push(b'.');
-                }
-                (_, CodecStatus::StartOfNewLine) => {
-                    self.status = CodecStatus::MiddleOfLine;
-                }
-                _ => {}
+        buf.reserve(frame.len() + 8);
+        // A dot at the start of the frame may start a line begun in the previous frame.
+        let mut from = match (self.status, frame) {
+            (CodecStatus::StartOfNewLine, [b'.', ..]) => {
+                buf.extend_from_slice(b"..");
+                1
             }
+            (CodecStatus::StartingNewLine, [b'\n', b'.', ..]) => {
+                buf.extend_from_slice(b"\n..");
+                2
+            }
+            _ => 0,
+        };
+        let mut search = from;
+        while let Some(lf) = next_lf(frame, search) {
+            if lf > 0 && frame[lf - 1] == b'\r' && frame.get(lf + 1) == Some(&b'.') {
+                buf.extend_from_slice(&frame[from..lf + 2]);
+                buf.push(b'.');
+                from = lf + 2;
+            }
+            search = lf + 1;
         }
+        buf.extend_from_slice(&frame[from..]);
+        self.status = match frame {
+            [] => self.status,
+            [.., b'\r'] => CodecStatus::StartingNewLine,
+            [.., b'\r', b'\n'] => CodecStatus::StartOfNewLine,
+            [b'\n'] if matches!(self.status, CodecStatus::StartingNewLine) => {
+                CodecStatus::StartOfNewLine
+            }
+            _ => CodecStatus::MiddleOfLine,
+        };
     }
+}
+
+/// bantin patch: the first LF at or after `from`, looked for 16 bytes at a time.
+fn next_lf(bytes: &[u8], mut from: usize) -> Option<usize> {
+    while from + 16 <= bytes.len() {
+        let block: &[u8; 16] = bytes[from..from + 16].try_into().ok()?;
+        if block.iter().fold(false, |seen, &b| seen | (b == b'\n')) {
+            break;
+        }
+        from += 16;
+    }
+    bytes[from..].iter().position(|&b| b == b'\n').map(|at| from + at)
 }
 
 #[derive(Debug, Copy, Clone)]

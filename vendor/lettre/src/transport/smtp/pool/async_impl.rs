@@ -27,6 +27,9 @@ pub(crate) struct Pool<E: Executor> {
     handle: OnceLock<E::Handle>,
 }
 
+/// bantin patch: how long a parked connection is trusted without a NOOP.
+const RECENTLY_PARKED: Duration = Duration::from_secs(1);
+
 struct ParkedConnection {
     conn: AsyncSmtpConnection,
     since: Instant,
@@ -170,10 +173,14 @@ impl<E: Executor> Pool<E> {
 
             match conn {
                 Some(conn) => {
+                    // bantin patch: a connection parked moments ago is used without a NOOP
+                    // round trip first (one of five per message); if it broke meanwhile,
+                    // the send fails as a connection error, which callers retry.
+                    let recent = conn.since.elapsed() < RECENTLY_PARKED;
                     let mut conn = conn.unpark();
 
                     // TODO: handle the client try another connection if this one isn't good
-                    if !conn.test_connected().await {
+                    if !recent && !conn.test_connected().await {
                         #[cfg(feature = "tracing")]
                         tracing::debug!("dropping a broken connection");
 
