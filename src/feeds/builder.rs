@@ -27,6 +27,15 @@ const GAP_WATCH: Duration = Duration::from_secs(30);
 /// identity documents stay fresh while compression (the costly part) runs at most this
 /// often, on the newest build of each document.
 const COMPRESS_INTERVAL: Duration = Duration::from_millis(1000);
+/// Under a burst of publications the builder (and the compressor) would start a round as
+/// soon as the last one ends and take a whole core from the writers. A round starts no
+/// sooner than this many times its predecessor's cost after that one ended, so the builder
+/// uses at most a sixth of a core, and the next round covers everything published
+/// meanwhile with one build per feed. An isolated publication, after a quiet moment, is
+/// built at once.
+const PAUSE_PER_ROUND: u32 = 5;
+/// The longest such pause, so feeds keep moving during a long burst.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// Sanitized contents kept; the cache is cleared when it grows past this.
 const SANITIZED_CAPACITY: usize = 20_000;
 
@@ -302,13 +311,15 @@ impl FeedBuilder {
             if shutdown.is_cancelled() && self.to_compress.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
                 return;
             }
+            let spent = round.elapsed();
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = self.compress_wakeup.notified() => {}
             }
+            let next_round = COMPRESS_INTERVAL.max(spent + pause_after(spent));
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(COMPRESS_INTERVAL.saturating_sub(round.elapsed())) => {}
+                _ = tokio::time::sleep(next_round.saturating_sub(round.elapsed())) => {}
             }
         }
     }
@@ -344,10 +355,12 @@ impl FeedBuilder {
         });
         let mut gaps: BTreeMap<i64, Instant> = BTreeMap::new();
         loop {
+            let round = Instant::now();
             match self.catch_up(&mut cursor, &mut gaps).await {
                 Ok(()) => {}
                 Err(e) => tracing::warn!(error = %e, "feed builder: reading events failed; retrying"),
             }
+            let spent = round.elapsed();
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     let _ = compressor.await;
@@ -355,6 +368,12 @@ impl FeedBuilder {
                 }
                 _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
+            }
+            // Only a wakeup that came while the round ran (a burst) waits here.
+            let next_round = spent + pause_after(spent);
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(next_round.saturating_sub(round.elapsed())) => {}
             }
         }
     }
@@ -395,4 +414,9 @@ impl FeedBuilder {
             }
         }
     }
+}
+
+/// How long to rest after a round of work that took `spent`.
+fn pause_after(spent: Duration) -> Duration {
+    (spent * PAUSE_PER_ROUND).min(MAX_PAUSE)
 }
