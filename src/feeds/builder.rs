@@ -34,6 +34,8 @@ const COMPRESS_INTERVAL: Duration = Duration::from_millis(1000);
 /// meanwhile with one build per feed. An isolated publication, after a quiet moment, is
 /// built at once.
 const PAUSE_PER_ROUND: u32 = 5;
+/// Events in one builder round that make it a burst, paced as above.
+const BURST_EVENTS: usize = 100;
 /// The longest such pause, so feeds keep moving during a long burst.
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// Sanitized contents kept; the cache is cleared when it grows past this.
@@ -356,11 +358,16 @@ impl FeedBuilder {
         let mut gaps: BTreeMap<i64, Instant> = BTreeMap::new();
         loop {
             let round = Instant::now();
-            match self.catch_up(&mut cursor, &mut gaps).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, "feed builder: reading events failed; retrying"),
-            }
-            let spent = round.elapsed();
+            let events = match self.catch_up(&mut cursor, &mut gaps).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(error = %e, "feed builder: reading events failed; retrying");
+                    0
+                }
+            };
+            // Only a burst is paced: a round of a few events (slow or not) never delays
+            // the next publication.
+            let spent = if events >= BURST_EVENTS { round.elapsed() } else { Duration::ZERO };
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     let _ = compressor.await;
@@ -380,7 +387,9 @@ impl FeedBuilder {
 
     /// Processes every event after `cursor`, and any earlier id that was skipped while its
     /// transaction was still open (PostgreSQL hands out ids before commit).
-    pub async fn catch_up(&self, cursor: &mut i64, gaps: &mut BTreeMap<i64, Instant>) -> Result<(), StoreError> {
+    /// Returns how many events it handled.
+    pub async fn catch_up(&self, cursor: &mut i64, gaps: &mut BTreeMap<i64, Instant>) -> Result<usize, StoreError> {
+        let mut handled = 0;
         loop {
             let mut events = self.store.events_after(*cursor, 1000).await?;
             if !gaps.is_empty() {
@@ -393,8 +402,9 @@ impl FeedBuilder {
                 events.extend(late);
             }
             if events.is_empty() {
-                return Ok(());
+                return Ok(handled);
             }
+            handled += events.len();
             let full_batch = events.len() >= 1000;
             events.sort_by_key(|e| e.id);
             let start = *cursor;
@@ -410,7 +420,7 @@ impl FeedBuilder {
                 self.rebuild(&key, *cursor).await?;
             }
             if !full_batch {
-                return Ok(());
+                return Ok(handled);
             }
         }
     }
