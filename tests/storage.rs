@@ -164,6 +164,51 @@ both_backends!(a_batch_is_written_together_and_reports_each_item, |backend| asyn
     assert!(again.iter().all(|r| r.as_ref().unwrap().change == Change::Unchanged));
 });
 
+both_backends!(a_batch_mixing_new_stored_and_repeated_ids_is_written_in_order, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let article = |id: &str, title: &str| json!({"id": id, "title": title, "category": ["Tin Tức", "Kinh tế"]});
+    upsert(&store, article("cu-1", "Bài cũ"), now).await;
+    upsert(&store, article("cu-2", "Bài cũ hai"), now).await;
+    let batch: Vec<PreparedArticle> = [
+        article("cu-1", "Bài cũ, sửa lại"),
+        article("moi-1", "Bài mới"),
+        article("moi-1", "Bài mới, bản sau"),
+        article("cu-2", "Bài cũ hai"),
+        article("moi-2", "Bài mới hai"),
+        article("moi-2", "Bài mới hai"),
+    ]
+    .into_iter()
+    .map(prepared)
+    .collect();
+    let results = store.upsert_articles(&batch, now).await.unwrap();
+    let outcomes: Vec<(Change, Option<EventKind>)> =
+        results.into_iter().map(|r| r.map(|u| (u.change, u.event)).unwrap()).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Change::Updated, Some(EventKind::Updated)),
+            (Change::New, Some(EventKind::Published)),
+            (Change::Updated, Some(EventKind::Updated)),
+            (Change::Unchanged, None),
+            (Change::New, Some(EventKind::Published)),
+            (Change::Unchanged, None),
+        ]
+    );
+    assert_eq!(store.article("cu-1").await.unwrap().unwrap().title, "Bài cũ, sửa lại");
+    assert_eq!(store.article("moi-1").await.unwrap().unwrap().title, "Bài mới, bản sau");
+    // Two events before the batch, four from it: each article's in the order of its items.
+    let events = store.events_after(0, 100).await.unwrap();
+    assert_eq!(events.len(), 6);
+    let moi_1 = store.article("moi-1").await.unwrap().unwrap().id;
+    let kinds: Vec<EventKind> = events.iter().filter(|e| e.article_id == moi_1).map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EventKind::Published, EventKind::Updated]);
+    let page = store.feed_page("category:tin-tuc/kinh-te", 10, None).await.unwrap();
+    assert_eq!(page.len(), 4, "each article once in its category's feed");
+});
+
 both_backends!(concurrent_writers_of_one_new_id_make_one_article, |backend| async move {
     let Some((_db, store)) = store_for(backend).await else {
         return;

@@ -244,6 +244,14 @@ fn tags(obj: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
     Ok(tags)
 }
 
+/// `s` without leading and trailing white space, copied only when there is some.
+fn trimmed(s: String) -> String {
+    match s.trim() {
+        t if t.len() == s.len() => s,
+        t => t.to_owned(),
+    }
+}
+
 fn content_html(obj: &Map<String, Value>) -> Result<String, FieldError> {
     let html = opt_str(obj, "content_html")?;
     let text = opt_str(obj, "content_text")?;
@@ -251,7 +259,7 @@ fn content_html(obj: &Map<String, Value>) -> Result<String, FieldError> {
         (Some(_), Some(_)) => {
             return Err(FieldError::new("content_text", "give content_html or content_text, not both"));
         }
-        (Some(html), None) => clean_text(html).trim().to_owned(),
+        (Some(html), None) => trimmed(clean_text(html)),
         (None, Some(text)) => paragraphs_from_text(&clean_text(text)),
         (None, None) => String::new(),
     };
@@ -281,7 +289,7 @@ impl ArticleInput {
             return Err(FieldError::new("title", "must not be empty"));
         }
         let title = limit_chars("title", title, MAX_TITLE_CHARS)?;
-        let summary = opt_str(obj, "summary")?.map(|s| clean_text(s).trim().to_owned()).filter(|s| !s.is_empty());
+        let summary = opt_str(obj, "summary")?.map(|s| trimmed(clean_text(s))).filter(|s| !s.is_empty());
         let summary = summary.map(|s| limit_chars("summary", s, MAX_SUMMARY_CHARS)).transpose()?;
         Ok(ArticleInput {
             url: opt_url(obj, "url")?,

@@ -9,10 +9,15 @@ fn forbidden_in_xml(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
+/// True when `s` may hold a character XML forbids: a byte scan (control characters are
+/// single bytes; U+FFFE and U+FFFF start with 0xEF) instead of decoding every character.
+fn may_hold_forbidden(s: &str) -> bool {
+    s.bytes().any(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF) && s.chars().any(forbidden_in_xml)
+}
+
 /// NFC-normalizes `s` and drops XML-forbidden characters. Newlines and tabs are kept.
 pub fn clean_text(s: &str) -> String {
-    let clean = !s.chars().any(forbidden_in_xml);
-    if clean && is_nfc_quick(s.chars()) == IsNormalized::Yes {
+    if !may_hold_forbidden(s) && is_nfc_quick(s.chars()) == IsNormalized::Yes {
         return s.to_owned();
     }
     s.chars().filter(|c| !forbidden_in_xml(*c)).nfc().collect()

@@ -27,6 +27,17 @@ const GAP_WATCH: Duration = Duration::from_secs(30);
 /// identity documents stay fresh while compression (the costly part) runs at most this
 /// often, on the newest build of each document.
 const COMPRESS_INTERVAL: Duration = Duration::from_millis(1000);
+/// Under a burst of publications the builder (and the compressor) would start a round as
+/// soon as the last one ends and take a whole core from the writers. A round starts no
+/// sooner than this many times its predecessor's cost after that one ended, so the builder
+/// uses at most a sixth of a core, and the next round covers everything published
+/// meanwhile with one build per feed. An isolated publication, after a quiet moment, is
+/// built at once.
+const PAUSE_PER_ROUND: u32 = 5;
+/// Events in one builder round that make it a burst, paced as above.
+const BURST_EVENTS: usize = 100;
+/// The longest such pause, so feeds keep moving during a long burst.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// Sanitized contents kept; the cache is cleared when it grows past this.
 const SANITIZED_CAPACITY: usize = 20_000;
 
@@ -302,13 +313,15 @@ impl FeedBuilder {
             if shutdown.is_cancelled() && self.to_compress.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
                 return;
             }
+            let spent = round.elapsed();
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = self.compress_wakeup.notified() => {}
             }
+            let next_round = COMPRESS_INTERVAL.max(spent + pause_after(spent));
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(COMPRESS_INTERVAL.saturating_sub(round.elapsed())) => {}
+                _ = tokio::time::sleep(next_round.saturating_sub(round.elapsed())) => {}
             }
         }
     }
@@ -344,10 +357,17 @@ impl FeedBuilder {
         });
         let mut gaps: BTreeMap<i64, Instant> = BTreeMap::new();
         loop {
-            match self.catch_up(&mut cursor, &mut gaps).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, "feed builder: reading events failed; retrying"),
-            }
+            let round = Instant::now();
+            let events = match self.catch_up(&mut cursor, &mut gaps).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(error = %e, "feed builder: reading events failed; retrying");
+                    0
+                }
+            };
+            // Only a burst is paced: a round of a few events (slow or not) never delays
+            // the next publication.
+            let spent = if events >= BURST_EVENTS { round.elapsed() } else { Duration::ZERO };
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     let _ = compressor.await;
@@ -356,12 +376,20 @@ impl FeedBuilder {
                 _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
+            // Only a wakeup that came while the round ran (a burst) waits here.
+            let next_round = spent + pause_after(spent);
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(next_round.saturating_sub(round.elapsed())) => {}
+            }
         }
     }
 
     /// Processes every event after `cursor`, and any earlier id that was skipped while its
     /// transaction was still open (PostgreSQL hands out ids before commit).
-    pub async fn catch_up(&self, cursor: &mut i64, gaps: &mut BTreeMap<i64, Instant>) -> Result<(), StoreError> {
+    /// Returns how many events it handled.
+    pub async fn catch_up(&self, cursor: &mut i64, gaps: &mut BTreeMap<i64, Instant>) -> Result<usize, StoreError> {
+        let mut handled = 0;
         loop {
             let mut events = self.store.events_after(*cursor, 1000).await?;
             if !gaps.is_empty() {
@@ -374,8 +402,9 @@ impl FeedBuilder {
                 events.extend(late);
             }
             if events.is_empty() {
-                return Ok(());
+                return Ok(handled);
             }
+            handled += events.len();
             let full_batch = events.len() >= 1000;
             events.sort_by_key(|e| e.id);
             let start = *cursor;
@@ -391,8 +420,13 @@ impl FeedBuilder {
                 self.rebuild(&key, *cursor).await?;
             }
             if !full_batch {
-                return Ok(());
+                return Ok(handled);
             }
         }
     }
+}
+
+/// How long to rest after a round of work that took `spent`.
+fn pause_after(spent: Duration) -> Duration {
+    (spent * PAUSE_PER_ROUND).min(MAX_PAUSE)
 }

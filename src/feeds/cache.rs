@@ -75,7 +75,10 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 
 pub fn brotli(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() / 4);
-    let params = brotli::enc::BrotliEncoderParams { quality: 7, lgwin: 22, ..Default::default() };
+    // A window just large enough for the document (up to brotli's usual 4 MB): the encoder
+    // allocates and zeroes its buffers by the window's size, for every document.
+    let lgwin = (16..22).find(|bits| (1usize << bits) - 16 >= body.len()).unwrap_or(22);
+    let params = brotli::enc::BrotliEncoderParams { quality: 7, lgwin, ..Default::default() };
     let _ = brotli::BrotliCompress(&mut &body[..], &mut out, &params);
     out
 }

@@ -202,8 +202,9 @@ pub trait Store: AudienceStore + DigestStore + SourceStore + Send + Sync + 'stat
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Writes a batch in one transaction, each item in its own savepoint so one item's
-    /// failure leaves the others in place. `now` decides what is published or scheduled.
+    /// Writes a batch in one transaction; when an item fails, each item is written in a
+    /// transaction of its own, so the failure leaves the others in place. `now` decides
+    /// what is published or scheduled.
     async fn upsert_articles(
         &self,
         items: &[PreparedArticle],

@@ -21,6 +21,8 @@ pub struct PgStore {
 
 impl PgStore {
     const BACKEND: &'static str = "postgres";
+    /// PostgreSQL takes `$n` parameters only.
+    const NUMBERED_BINDS: bool = true;
 
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
         let pool =

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::ArticleStatus;
 
-use super::{EventKind, StoreError};
+use std::collections::HashMap;
+
+use super::{EventKind, PreparedArticle, StoreError};
 
 pub(super) fn status_at(published_at: DateTime<Utc>, now: DateTime<Utc>) -> ArticleStatus {
     if published_at <= now { ArticleStatus::Published } else { ArticleStatus::Scheduled }
@@ -107,6 +109,89 @@ pub(super) fn insert_feed_entries_sql(rows: usize) -> Result<sqlx::AssertSqlSafe
         .ok_or_else(|| StoreError::Corrupt(format!("an article in {rows} feeds")))
 }
 
+/// Most bind parameters in one multi-row statement: well under SQLite's limit (32,766)
+/// and PostgreSQL's (65,535).
+pub(super) const MAX_BINDS: usize = 8_000;
+
+/// Columns of `INSERT_ARTICLES`, bound in this order for each row.
+pub(super) const INSERT_ARTICLES: (&str, usize) = (
+    "INSERT INTO articles (source_id, title, url, summary, content_html, image, category_id, author_id, tags, \
+     published_at, updated_at, created_at, status, content_hash)",
+    14,
+);
+/// A new article's event: the previous category and author stay NULL.
+pub(super) const INSERT_NEW_EVENTS: (&str, usize) =
+    ("INSERT INTO publication_events (article_id, kind, category_id, author_id, occurred_at)", 5);
+pub(super) const INSERT_FEED_ENTRY_ROWS: (&str, usize) =
+    ("INSERT INTO feed_entries (feed_key, article_id, published_at)", 3);
+
+/// One batch item's values as the articles table takes them, resolved once.
+pub(super) struct ArticleRow<'a> {
+    pub item: &'a PreparedArticle,
+    pub category_id: Option<i64>,
+    pub author_id: Option<i64>,
+    /// The tags as a JSON list.
+    pub tags: String,
+    /// For a new row: the source's time, else now.
+    pub published_at: DateTime<Utc>,
+    pub status: ArticleStatus,
+}
+
+impl<'a> ArticleRow<'a> {
+    /// `names` maps "category:<path>" and "author:<slug>" to ids (see `ensure_names`).
+    pub fn new(
+        item: &'a PreparedArticle,
+        names: &HashMap<String, i64>,
+        now: DateTime<Utc>,
+    ) -> Result<ArticleRow<'a>, StoreError> {
+        let name_id =
+            |key: String| names.get(&key).copied().ok_or_else(|| StoreError::Corrupt(format!("{key} was not created")));
+        let input = &item.input;
+        let published_at = input.published_at.unwrap_or(now);
+        Ok(ArticleRow {
+            item,
+            category_id: input
+                .category
+                .as_ref()
+                .map(|p| name_id(format!("category:{}", p.full_slug_path())))
+                .transpose()?,
+            author_id: input.author.as_ref().map(|a| name_id(format!("author:{}", a.slug))).transpose()?,
+            tags: string_list(&input.tags),
+            published_at,
+            status: status_at(published_at, now),
+        })
+    }
+}
+
+/// `<head> VALUES ($1, …, $n), ($n+1, …), … <tail>` for `rows` rows of `columns` values:
+/// one statement (and one round trip to the database) for many rows. Without `numbered`,
+/// the parameters are `?`, bound in the same order.
+pub(super) fn multi_row_sql(
+    (head, columns): (&str, usize),
+    rows: usize,
+    tail: &str,
+    numbered: bool,
+) -> sqlx::AssertSqlSafe<String> {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(head.len() + tail.len() + 16 + rows * columns * 8);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            sql.push_str(if column == 0 { "" } else { ", " });
+            if numbered {
+                let _ = write!(sql, "${}", row * columns + column + 1);
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sqlx::AssertSqlSafe(sql)
+}
+
 /// Feed keys of a category and all its ancestors, given the category's id.
 pub(super) const CATEGORY_FEED_KEYS: &str = "SELECT 'category:' || anc.path FROM categories c \
     JOIN categories anc ON c.path = anc.path OR c.path LIKE anc.path || '/%' WHERE c.id = $1";
@@ -122,7 +207,7 @@ macro_rules! shared_store_impl {
 
             use $crate::domain::{ArticleStatus, CategoryName, CategoryPath};
             use $crate::store::queries::{
-                ARTICLE_BY_SOURCE_ID, CATEGORY_FEED_KEYS, NameRef, article_feed_keys, insert_feed_entries_sql, FEED_PAGE, FEED_PAGE_BEFORE, PUBLISH_BATCH, parse_event_kind,
+                ARTICLE_BY_SOURCE_ID, ArticleRow, CATEGORY_FEED_KEYS, INSERT_ARTICLES, INSERT_FEED_ENTRY_ROWS, INSERT_NEW_EVENTS, MAX_BINDS, NameRef, article_feed_keys, insert_feed_entries_sql, multi_row_sql, FEED_PAGE, FEED_PAGE_BEFORE, PUBLISH_BATCH, parse_event_kind,
                 parse_status, parse_string_list, status_at, string_list,
             };
             use $crate::store::{
@@ -300,107 +385,63 @@ macro_rules! shared_store_impl {
                     })
                 }
 
-                async fn upsert_one(
-                    conn: &mut $conn,
-                    item: &PreparedArticle,
-                    names: &HashMap<String, i64>,
-                    now: DateTime<Utc>,
-                ) -> Result<Upserted, StoreError> {
+                /// Rewrites an article whose id is already stored (found by `insert_new`'s
+                /// conflict, so the row is there): unchanged content changes nothing.
+                async fn update_existing(conn: &mut $conn, article: &ArticleRow<'_>, now: DateTime<Utc>) -> Result<Upserted, StoreError> {
+                    let item = article.item;
                     let input = &item.input;
-                    let keys = article_feed_keys(input);
-                    let name_id = |key: String| {
-                        names.get(&key).copied().ok_or_else(|| StoreError::Corrupt(format!("{key} was not created")))
-                    };
-                    let category_id = input.category.as_ref().map(|p| name_id(format!("category:{}", p.full_slug_path()))).transpose()?;
-                    let author_id = input.author.as_ref().map(|a| name_id(format!("author:{}", a.slug))).transpose()?;
-                    let tags = string_list(&input.tags);
+                    let (category_id, author_id) = (article.category_id, article.author_id);
                     let image = input.image.as_ref().map(|u| u.as_str());
-                    // Insert first: a new article, the common case in bulk, costs one
-                    // statement; an existing id falls through to the update. Two rounds
-                    // at most, for a concurrent writer of the same id.
-                    for _ in 0..2 {
-                        let published_at = input.published_at.unwrap_or(now);
-                        let status = status_at(published_at, now);
-                        let inserted: Option<i64> = sqlx::query_scalar(
-                            "INSERT INTO articles (source_id, title, url, summary, content_html, image, \
-                             category_id, author_id, tags, published_at, updated_at, created_at, status, content_hash) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                             ON CONFLICT (source_id) DO NOTHING RETURNING id",
-                        )
-                        .bind(&input.source_id)
-                        .bind(&input.title)
-                        .bind(&item.url)
-                        .bind(input.summary.as_deref())
-                        .bind(&input.content_html)
-                        .bind(image)
-                        .bind(category_id)
-                        .bind(author_id)
-                        .bind(&tags)
-                        .bind(published_at)
-                        .bind(input.updated_at.unwrap_or(published_at))
-                        .bind(now)
-                        .bind(status.as_str())
-                        .bind(&item.content_hash)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                        if let Some(id) = inserted {
-                            let event = EventKind::for_transition(None, status);
-                            if let Some(kind) = event {
-                                Self::insert_event(conn, id, kind, category_id, author_id, None, None, now).await?;
-                                Self::write_feed_entries(conn, id, &keys, published_at, false).await?;
-                            }
-                            return Ok(Upserted { change: Change::New, status, event });
-                        }
-                        let existing = sqlx::query(
-                            "SELECT id, status, content_hash, category_id, author_id, published_at \
-                             FROM articles WHERE source_id = $1",
-                        )
-                        .bind(&input.source_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                        let Some(row) = existing else { continue };
-                        let id: i64 = row.try_get("id")?;
-                        let old_status = parse_status(row.try_get::<&str, _>("status")?)?;
-                        let old_hash: &str = row.try_get("content_hash")?;
-                        if old_hash == item.content_hash && old_status != ArticleStatus::Retracted {
-                            return Ok(Upserted { change: Change::Unchanged, status: old_status, event: None });
-                        }
-                        let old_category: Option<i64> = row.try_get("category_id")?;
-                        let old_author: Option<i64> = row.try_get("author_id")?;
-                        let published_at = input.published_at.unwrap_or(row.try_get("published_at")?);
-                        let status = status_at(published_at, now);
-                        sqlx::query(
-                            "UPDATE articles SET title = $2, url = $3, summary = $4, content_html = $5, image = $6, \
-                             category_id = $7, author_id = $8, tags = $9, published_at = $10, updated_at = $11, \
-                             status = $12, content_hash = $13 WHERE id = $1",
-                        )
-                        .bind(id)
-                        .bind(&input.title)
-                        .bind(&item.url)
-                        .bind(input.summary.as_deref())
-                        .bind(&input.content_html)
-                        .bind(image)
-                        .bind(category_id)
-                        .bind(author_id)
-                        .bind(&tags)
-                        .bind(published_at)
-                        .bind(input.updated_at.unwrap_or(now))
-                        .bind(status.as_str())
-                        .bind(&item.content_hash)
-                        .execute(&mut *conn)
-                        .await?;
-                        let event = EventKind::for_transition(Some(old_status), status);
-                        if let Some(kind) = event {
-                            Self::insert_event(conn, id, kind, category_id, author_id, old_category, old_author, now).await?;
-                            if kind == EventKind::Retracted {
-                                Self::sync_feed_entries(conn, id, false).await?;
-                            } else {
-                                Self::write_feed_entries(conn, id, &keys, published_at, true).await?;
-                            }
-                        }
-                        return Ok(Upserted { change: Change::Updated, status, event });
+                    let existing = sqlx::query(
+                        "SELECT id, status, content_hash, category_id, author_id, published_at \
+                         FROM articles WHERE source_id = $1",
+                    )
+                    .bind(&input.source_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    let Some(row) = existing else {
+                        return Err(StoreError::Corrupt(format!("article {:?} vanished during its update", input.source_id)));
+                    };
+                    let id: i64 = row.try_get("id")?;
+                    let old_status = parse_status(row.try_get::<&str, _>("status")?)?;
+                    let old_hash: &str = row.try_get("content_hash")?;
+                    if old_hash == item.content_hash && old_status != ArticleStatus::Retracted {
+                        return Ok(Upserted { change: Change::Unchanged, status: old_status, event: None });
                     }
-                    Err(StoreError::Corrupt(format!("article {:?} changed under a concurrent write twice", input.source_id)))
+                    let old_category: Option<i64> = row.try_get("category_id")?;
+                    let old_author: Option<i64> = row.try_get("author_id")?;
+                    let published_at = input.published_at.unwrap_or(row.try_get("published_at")?);
+                    let status = status_at(published_at, now);
+                    sqlx::query(
+                        "UPDATE articles SET title = $2, url = $3, summary = $4, content_html = $5, image = $6, \
+                         category_id = $7, author_id = $8, tags = $9, published_at = $10, updated_at = $11, \
+                         status = $12, content_hash = $13 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(&input.title)
+                    .bind(&item.url)
+                    .bind(input.summary.as_deref())
+                    .bind(&input.content_html)
+                    .bind(image)
+                    .bind(category_id)
+                    .bind(author_id)
+                    .bind(&article.tags)
+                    .bind(published_at)
+                    .bind(input.updated_at.unwrap_or(now))
+                    .bind(status.as_str())
+                    .bind(&item.content_hash)
+                    .execute(&mut *conn)
+                    .await?;
+                    let event = EventKind::for_transition(Some(old_status), status);
+                    if let Some(kind) = event {
+                        Self::insert_event(conn, id, kind, category_id, author_id, old_category, old_author, now).await?;
+                        if kind == EventKind::Retracted {
+                            Self::sync_feed_entries(conn, id, false).await?;
+                        } else {
+                            Self::write_feed_entries(conn, id, &article_feed_keys(input), published_at, true).await?;
+                        }
+                    }
+                    Ok(Upserted { change: Change::Updated, status, event })
                 }
 
                 /// Finds or creates the batch's categories and authors, each in its own short
@@ -450,12 +491,84 @@ macro_rules! shared_store_impl {
                 /// Writes all items in one transaction; any error rolls all of them back.
                 async fn upsert_all(&self, items: &[PreparedArticle], now: DateTime<Utc>) -> Result<Vec<Upserted>, StoreError> {
                     let names = self.ensure_names(items, now).await?;
+                    let rows = items.iter().map(|item| ArticleRow::new(item, &names, now)).collect::<Result<Vec<_>, _>>()?;
                     let mut tx = self.begin_write().await?;
+                    let fresh = Self::insert_new(&mut tx, &rows, now).await?;
                     let mut results = Vec::with_capacity(items.len());
-                    for item in items {
-                        results.push(Self::upsert_one(&mut tx, item, &names, now).await?);
+                    for (row, done) in rows.iter().zip(fresh) {
+                        results.push(match done {
+                            Some(done) => done,
+                            None => Self::update_existing(&mut tx, row, now).await?,
+                        });
                     }
                     tx.commit().await?;
+                    Ok(results)
+                }
+
+                /// The bulk path for ids not stored yet, the common case: the articles, their
+                /// events and their feed entries each take a few multi-row statements instead
+                /// of three statements per article. `None` for an item whose id is already
+                /// stored (or came earlier in the batch): the caller updates it.
+                async fn insert_new(conn: &mut $conn, rows: &[ArticleRow<'_>], now: DateTime<Utc>) -> Result<Vec<Option<Upserted>>, StoreError> {
+                    let mut inserted: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+                    for chunk in rows.chunks(MAX_BINDS / INSERT_ARTICLES.1) {
+                        let sql = multi_row_sql(INSERT_ARTICLES, chunk.len(), " ON CONFLICT (source_id) DO NOTHING RETURNING id, source_id", Self::NUMBERED_BINDS);
+                        let mut query = sqlx::query(sql);
+                        for r in chunk {
+                            let input = &r.item.input;
+                            query = query
+                                .bind(&input.source_id)
+                                .bind(&input.title)
+                                .bind(&r.item.url)
+                                .bind(input.summary.as_deref())
+                                .bind(&input.content_html)
+                                .bind(input.image.as_ref().map(|u| u.as_str()))
+                                .bind(r.category_id)
+                                .bind(r.author_id)
+                                .bind(&r.tags)
+                                .bind(r.published_at)
+                                .bind(input.updated_at.unwrap_or(r.published_at))
+                                .bind(now)
+                                .bind(r.status.as_str())
+                                .bind(&r.item.content_hash);
+                        }
+                        for row in query.fetch_all(&mut *conn).await? {
+                            inserted.insert(row.try_get("source_id")?, row.try_get("id")?);
+                        }
+                    }
+                    let mut results = Vec::with_capacity(rows.len());
+                    // Each new visible article with its event, in input order.
+                    let mut visible: Vec<(i64, EventKind, &ArticleRow<'_>)> = Vec::new();
+                    for r in rows {
+                        // Removed once taken, so a repeated id is updated afterwards.
+                        let Some(id) = inserted.remove(&r.item.input.source_id) else {
+                            results.push(None);
+                            continue;
+                        };
+                        let event = EventKind::for_transition(None, r.status);
+                        if let Some(kind) = event {
+                            visible.push((id, kind, r));
+                        }
+                        results.push(Some(Upserted { change: Change::New, status: r.status, event }));
+                    }
+                    for chunk in visible.chunks(MAX_BINDS / INSERT_NEW_EVENTS.1) {
+                        let mut query = sqlx::query(multi_row_sql(INSERT_NEW_EVENTS, chunk.len(), "", Self::NUMBERED_BINDS));
+                        for (id, kind, r) in chunk {
+                            query = query.bind(*id).bind(kind.as_str()).bind(r.category_id).bind(r.author_id).bind(now);
+                        }
+                        query.execute(&mut *conn).await?;
+                    }
+                    let entries: Vec<(String, i64, DateTime<Utc>)> = visible
+                        .iter()
+                        .flat_map(|(id, _, r)| article_feed_keys(&r.item.input).into_iter().map(move |key| (key, *id, r.published_at)))
+                        .collect();
+                    for chunk in entries.chunks(MAX_BINDS / INSERT_FEED_ENTRY_ROWS.1) {
+                        let mut query = sqlx::query(multi_row_sql(INSERT_FEED_ENTRY_ROWS, chunk.len(), "", Self::NUMBERED_BINDS));
+                        for (key, id, published_at) in chunk {
+                            query = query.bind(key).bind(*id).bind(*published_at);
+                        }
+                        query.execute(&mut *conn).await?;
+                    }
                     Ok(results)
                 }
             }
