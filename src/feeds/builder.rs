@@ -276,6 +276,9 @@ impl FeedBuilder {
             };
             let mut doc = FeedDocument::with_digest(body, digest, last_modified, built_through);
             doc.headers.link = Some(self.link_header(key, format));
+            // File-backed before the copy queued for compression, so the compressed build
+            // shares this mapping instead of making a second one of the same bytes.
+            doc.file_back();
             self.cache.put(key.clone(), format, doc.clone());
             fresh.push((format, doc));
         }

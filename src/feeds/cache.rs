@@ -113,7 +113,7 @@ impl FeedDocument {
 
     /// Moves the bodies that are large enough into file-backed memory (see `sendfile`);
     /// bodies already there, or left on the heap, are unchanged.
-    fn file_back(&mut self) {
+    pub(super) fn file_back(&mut self) {
         for bytes in [Some(&mut self.body), self.gzip.as_mut(), self.brotli.as_mut()].into_iter().flatten() {
             if let Some(mapped) = sendfile::file_backed(bytes) {
                 *bytes = mapped;
