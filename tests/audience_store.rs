@@ -254,6 +254,133 @@ both_backends!(search_finds_every_match_old_and_new_page_by_page, |backend| asyn
     }
 });
 
+// Every shape of search text PostgreSQL looks up its own way (whole and partial addresses
+// around the @, domains and their prefixes, fragments with dots, one and two characters,
+// texts without letters, `%` and `_`, names with @ and diacritics) finds exactly the rows
+// that hold it, newest first, page after page, with list and status filters.
+both_backends!(search_finds_text_wherever_it_is, |backend| async move {
+    let Some((_db, store)) = store_for(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let list = store.create_list(&list_input(json!({"name": "Sáng"})), now).await.unwrap();
+    let people = [
+        ("an.le@gmail.com", "Lê Văn An"),
+        ("An.Le@gmail.com.vn", "Nguyễn Thị Hà"),
+        ("xan.le@gmail.co", "An @ Home"),
+        ("an.le@mail.com", "100% Đúng"),
+        ("le.an@gmail.com", "Đỗ Quang"),
+        ("qz9@zing.vn", "Mr. ... Dots"),
+        ("a_b@x.vn", "Tú"),
+        ("a%b@y.vn", ""),
+        ("nongsan17@nongsan17.com.vn", "q"),
+        ("abc@nongsan170.com.vn", "gmail.com fan"),
+        ("dot.dot@a-b.vn", "x@vnu.edu.vn"),
+        ("w@w.vn", "a@b@c"),
+        ("j.q@fpt.com.vn", "Hà Nội"),
+        ("hoa@hiephoa.gov.vn", "Hoàng Đức"),
+        ("hiephoa@gmail.com", "Trần Thùy Linh"),
+        ("x@vnu.edu.vn", "Nguyễn Văn Đức"),
+        ("y@vnu.edu.vn.org", "Lê_Thị"),
+        ("zed@example.org", "Thị-Văn"),
+    ];
+    let rows: Vec<NewSubscriber> = people
+        .iter()
+        .enumerate()
+        .map(|(i, (address, name))| {
+            let status = if i % 3 == 2 { SubscriberStatus::Unsubscribed } else { SubscriberStatus::Active };
+            row(address, name, status, if i % 2 == 0 { vec![list.id] } else { vec![] })
+        })
+        .collect();
+    let merged = store.merge_subscribers(&rows, SubscriptionStatus::Active, now).await.unwrap();
+    let mut by_id: Vec<(i64, usize)> = merged.iter().map(|m| m.id).zip(0..).collect();
+    by_id.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+    let mut checked = 0;
+    for text in [
+        "an.le@gmail.com",
+        "@gmail.com",
+        "@gmail.co",
+        "le@gmail",
+        "AN.LE@",
+        "n@g",
+        "@",
+        "a@",
+        "@ h",
+        "gmail",
+        "gmail.com",
+        "nongsan17.com.vn",
+        "nongsan17",
+        "hiephoa",
+        "a_b",
+        "a%b",
+        "%",
+        "_",
+        "q",
+        "qz",
+        "z",
+        "w",
+        "j",
+        "hà",
+        "ĐỖ",
+        "đ",
+        "...",
+        "..",
+        ".",
+        "-",
+        "a@b@c",
+        "x@vnu.edu.vn",
+        "@vnu.edu.vn",
+        "vnu.edu.vn",
+        "100%",
+        "thị hà",
+        "lê văn",
+        "thị-",
+        "zz",
+        "an",
+        "1",
+        "17",
+        "hoàng đức",
+    ] {
+        let key = text.to_lowercase();
+        for (in_list, status) in [
+            (false, None),
+            (true, None),
+            (false, Some(SubscriberStatus::Active)),
+            (true, Some(SubscriberStatus::Unsubscribed)),
+        ] {
+            let expected: Vec<i64> = by_id
+                .iter()
+                .filter(|(_, i)| {
+                    let (address, name) = people[*i];
+                    (address.to_lowercase().contains(&key) || name.to_lowercase().contains(&key))
+                        && (!in_list || i % 2 == 0)
+                        && status.is_none_or(|s| (s == SubscriberStatus::Unsubscribed) == (i % 3 == 2))
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            let mut found: Vec<i64> = Vec::new();
+            loop {
+                let query = SubscriberQuery {
+                    text: Some(format!(" {text} ")),
+                    list_id: in_list.then_some(list.id),
+                    status,
+                    before_id: found.last().copied(),
+                    limit: 2,
+                };
+                let page = store.search_subscribers(&query).await.unwrap();
+                assert!(page.len() <= 2);
+                found.extend(page.iter().map(|s| s.id));
+                if page.len() < 2 {
+                    break;
+                }
+            }
+            assert_eq!(found, expected, "{text:?}, in the list: {in_list}, status {status:?}");
+            checked += expected.len();
+        }
+    }
+    assert!(checked > 150, "the texts found something: {checked}");
+});
+
 both_backends!(preferences_and_erasure, |backend| async move {
     let Some((_db, store)) = store_for(backend).await else {
         return;

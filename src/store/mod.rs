@@ -8,6 +8,7 @@ mod postgres;
 mod queries;
 pub mod sources;
 mod sqlite;
+mod subscriber_search;
 
 use std::sync::Arc;
 
