@@ -77,6 +77,8 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let config = Arc::new(config);
+        // Large prerendered feeds go to anonymous files here, sent with sendfile.
+        crate::sendfile::keep_bodies_in(&config.data_dir);
         let cache = Arc::new(FeedCache::default());
         let feeds = Arc::new(FeedBuilder::new(services.store.clone(), config.clone(), cache, services.metrics.clone()));
         // Serve the last builds at once after a restart; replay only newer events.
