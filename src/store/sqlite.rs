@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio_util::sync::CancellationToken;
 
 use super::StoreError;
 use super::audience::audience_store_impl;
@@ -22,6 +23,40 @@ pub struct SqliteStore {
     write_pool: SqlitePool,
     /// "category:<path>" / "author:<slug>" → id, for names already in the database.
     names: Mutex<HashMap<String, i64>>,
+    /// Stops the WAL checkpointer when the store goes.
+    checkpointer: CancellationToken,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.checkpointer.cancel();
+    }
+}
+
+/// WAL pages after which the writer checkpoints at commit itself (SQLite's default is
+/// 1,000): only a safety net, as the checkpointer normally keeps the WAL far shorter.
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "16384";
+/// How often the checkpointer copies committed WAL pages into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies committed pages from the WAL into the database file every CHECKPOINT_EVERY,
+/// on a connection of its own, until `stop`. With SQLite's default the writer did this
+/// inside every thousandth page's commit (with an fsync of the database file): a fifth
+/// of the single writer's time under a burst of writes, now spent on another thread
+/// while the writer goes on. A PASSIVE checkpoint never blocks the writer or readers;
+/// the database stays as crash-safe as before (a checkpoint only moves pages that are
+/// already committed and synced in the WAL).
+async fn checkpoint_until(pool: SqlitePool, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::debug!(error = %e, "WAL checkpoint failed; the writer checkpoints at its own limit");
+        }
+    }
+    pool.close().await;
 }
 
 impl SqliteStore {
@@ -48,10 +83,17 @@ impl SqliteStore {
         // Its statement journal (each statement's undo copy of the pages it changes, kept
         // inside a transaction) stays in memory too: once one statement had spilled it to a
         // temp file, every later insert wrote its pages there.
-        let write_options = options.clone().pragma("cache_size", "-65536").pragma("temp_store", "memory");
+        let write_options = options
+            .clone()
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES);
         let write_pool = SqlitePoolOptions::new().max_connections(1).connect_with(write_options).await?;
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        Ok(SqliteStore { pool, write_pool, names: Mutex::default() })
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
+        let checkpoint_pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let checkpointer = CancellationToken::new();
+        tokio::spawn(checkpoint_until(checkpoint_pool, checkpointer.clone()));
+        Ok(SqliteStore { pool, write_pool, names: Mutex::default(), checkpointer })
     }
 
     /// The pool writes go through.
