@@ -36,24 +36,44 @@ impl Drop for SqliteStore {
 /// WAL pages after which the writer checkpoints at commit itself (SQLite's default is
 /// 1,000): only a safety net, as the checkpointer normally keeps the WAL far shorter.
 const WRITER_AUTOCHECKPOINT_PAGES: &str = "16384";
+/// A WAL file larger than this (after a burst of writes) is cut back to it when the WAL
+/// starts over.
+const WAL_SIZE_LIMIT_BYTES: &str = "67108864";
 /// How often the checkpointer copies committed WAL pages into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// WAL frames (pages) past which a checkpoint also tries to restart the WAL: the WAL
+/// starts over from its beginning only when a writer begins with every frame already
+/// copied, which a PASSIVE checkpoint under a steady stream of writes rarely achieves.
+const RESTART_AT_FRAMES: i64 = 4_096;
 
 /// Copies committed pages from the WAL into the database file every CHECKPOINT_EVERY,
 /// on a connection of its own, until `stop`. With SQLite's default the writer did this
 /// inside every thousandth page's commit (with an fsync of the database file): a fifth
 /// of the single writer's time under a burst of writes, now spent on another thread
-/// while the writer goes on. A PASSIVE checkpoint never blocks the writer or readers;
-/// the database stays as crash-safe as before (a checkpoint only moves pages that are
-/// already committed and synced in the WAL).
+/// while the writer goes on. A PASSIVE checkpoint never blocks the writer or readers.
+/// When the WAL has grown past RESTART_AT_FRAMES, a RESTART checkpoint follows; this
+/// connection has no busy timeout, so it gives up at once (and counts as one more
+/// PASSIVE) when the writer is in a transaction, and otherwise holds the writer back
+/// only while it copies the few pages written since, so the next transaction writes the
+/// WAL from its start. The database stays as crash-safe as before: a checkpoint only
+/// moves pages that are already committed and synced in the WAL.
 async fn checkpoint_until(pool: SqlitePool, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            tracing::debug!(error = %e, "WAL checkpoint failed; the writer checkpoints at its own limit");
+        let passive: Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
+        match passive {
+            Ok((_, frames, _)) if frames >= RESTART_AT_FRAMES => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await {
+                    tracing::debug!(error = %e, "WAL restart failed; the next checkpoint tries again");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed; the writer checkpoints at its own limit"),
         }
     }
     pool.close().await;
@@ -87,10 +107,12 @@ impl SqliteStore {
             .clone()
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
-            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES);
+            .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES);
         let write_pool = SqlitePoolOptions::new().max_connections(1).connect_with(write_options).await?;
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
-        let checkpoint_pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let checkpoint_options = options.busy_timeout(Duration::ZERO);
+        let checkpoint_pool = SqlitePoolOptions::new().max_connections(1).connect_with(checkpoint_options).await?;
         let checkpointer = CancellationToken::new();
         tokio::spawn(checkpoint_until(checkpoint_pool, checkpointer.clone()));
         Ok(SqliteStore { pool, write_pool, names: Mutex::default(), checkpointer })
