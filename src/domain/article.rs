@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::category::{CategoryName, CategoryPath};
+use super::json::BorrowedJson;
 use super::text::{clean_line, clean_text, paragraphs_from_text};
 
 pub const MAX_TITLE_CHARS: usize = 1_000;
@@ -103,23 +104,12 @@ pub struct ArticleInput {
     pub tags: Vec<String>,
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// An optional string field; `null` counts as absent.
-fn opt_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, FieldError> {
+fn opt_str<'j>(obj: &'j BorrowedJson<'_>, field: &str) -> Result<Option<&'j str>, FieldError> {
     match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(FieldError::new(field, format!("must be a string, not {}", type_name(other)))),
+        None | Some(BorrowedJson::Null) => Ok(None),
+        Some(BorrowedJson::String(s)) => Ok(Some(s.as_ref())),
+        Some(other) => Err(FieldError::new(field, format!("must be a string, not {}", other.type_name()))),
     }
 }
 
@@ -130,7 +120,7 @@ fn limit_chars(field: &str, value: String, max: usize) -> Result<String, FieldEr
     Ok(value)
 }
 
-fn opt_url(obj: &Map<String, Value>, field: &str) -> Result<Option<Url>, FieldError> {
+fn opt_url(obj: &BorrowedJson<'_>, field: &str) -> Result<Option<Url>, FieldError> {
     let Some(raw) = opt_str(obj, field)? else {
         return Ok(None);
     };
@@ -165,7 +155,7 @@ pub fn parse_time(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(utc.timestamp_micros())
 }
 
-fn opt_time(obj: &Map<String, Value>, field: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, FieldError> {
+fn opt_time(obj: &BorrowedJson<'_>, field: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, FieldError> {
     let Some(raw) = opt_str(obj, field)? else {
         return Ok(None);
     };
@@ -174,13 +164,13 @@ fn opt_time(obj: &Map<String, Value>, field: &str, tz: Tz) -> Result<Option<Date
     })
 }
 
-fn source_id(obj: &Map<String, Value>) -> Result<String, FieldError> {
+fn source_id(obj: &BorrowedJson<'_>) -> Result<String, FieldError> {
     let id = match obj.get("id") {
-        None | Some(Value::Null) => return Err(FieldError::new("id", "is required")),
-        Some(Value::String(s)) => clean_line(s),
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
+        None | Some(BorrowedJson::Null) => return Err(FieldError::new("id", "is required")),
+        Some(BorrowedJson::String(s)) => clean_line(s),
+        Some(BorrowedJson::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
         Some(other) => {
-            return Err(FieldError::new("id", format!("must be a string, not {}", type_name(other))));
+            return Err(FieldError::new("id", format!("must be a string, not {}", other.type_name())));
         }
     };
     if id.is_empty() {
@@ -189,28 +179,28 @@ fn source_id(obj: &Map<String, Value>) -> Result<String, FieldError> {
     limit_chars("id", id, MAX_ID_CHARS)
 }
 
-fn category(obj: &Map<String, Value>) -> Result<Option<CategoryPath>, FieldError> {
+fn category(obj: &BorrowedJson<'_>) -> Result<Option<CategoryPath>, FieldError> {
     let names: Vec<&str> = match obj.get("category") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(items)) => items
+        None | Some(BorrowedJson::Null) => return Ok(None),
+        Some(BorrowedJson::String(s)) => vec![s.as_ref()],
+        Some(BorrowedJson::Array(items)) => items
             .iter()
             .map(|v| match v {
-                Value::String(s) => Ok(s.as_str()),
-                other => Err(FieldError::new("category", format!("names must be strings, not {}", type_name(other)))),
+                BorrowedJson::String(s) => Ok(s.as_ref()),
+                other => Err(FieldError::new("category", format!("names must be strings, not {}", other.type_name()))),
             })
             .collect::<Result<_, _>>()?,
         Some(other) => {
             return Err(FieldError::new(
                 "category",
-                format!("must be an array of names like [\"Tin Tức\", \"Kinh tế\"], not {}", type_name(other)),
+                format!("must be an array of names like [\"Tin Tức\", \"Kinh tế\"], not {}", other.type_name()),
             ));
         }
     };
     CategoryPath::parse(names).map(Some).map_err(|e| FieldError::new("category", e))
 }
 
-fn author(obj: &Map<String, Value>) -> Result<Option<CategoryName>, FieldError> {
+fn author(obj: &BorrowedJson<'_>) -> Result<Option<CategoryName>, FieldError> {
     let Some(raw) = opt_str(obj, "author")? else {
         return Ok(None);
     };
@@ -220,18 +210,18 @@ fn author(obj: &Map<String, Value>) -> Result<Option<CategoryName>, FieldError> 
     CategoryName::parse(raw).map(Some).map_err(|e| FieldError::new("author", e.replace("category name", "author name")))
 }
 
-fn tags(obj: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
+fn tags(obj: &BorrowedJson<'_>) -> Result<Vec<String>, FieldError> {
     let items = match obj.get("tags") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
+        None | Some(BorrowedJson::Null) => return Ok(Vec::new()),
+        Some(BorrowedJson::Array(items)) => items,
         Some(other) => {
-            return Err(FieldError::new("tags", format!("must be an array of strings, not {}", type_name(other))));
+            return Err(FieldError::new("tags", format!("must be an array of strings, not {}", other.type_name())));
         }
     };
     let mut tags: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
-        let Value::String(s) = item else {
-            return Err(FieldError::new("tags", format!("tags must be strings, not {}", type_name(item))));
+        let BorrowedJson::String(s) = item else {
+            return Err(FieldError::new("tags", format!("tags must be strings, not {}", item.type_name())));
         };
         let tag = limit_chars("tags", clean_line(s), MAX_TAG_CHARS)?;
         if !tag.is_empty() && !tags.contains(&tag) {
@@ -252,7 +242,7 @@ fn trimmed(s: String) -> String {
     }
 }
 
-fn content_html(obj: &Map<String, Value>) -> Result<String, FieldError> {
+fn content_html(obj: &BorrowedJson<'_>) -> Result<String, FieldError> {
     let html = opt_str(obj, "content_html")?;
     let text = opt_str(obj, "content_text")?;
     let content = match (html, text) {
@@ -274,10 +264,17 @@ impl ArticleInput {
     /// Parses one article object. `tz` is the site's time zone, used for dates written
     /// without an offset.
     pub fn from_json(value: &Value, tz: Tz) -> Result<ArticleInput, FieldError> {
-        let Value::Object(obj) = value else {
-            return Err(FieldError::general(format!("an article must be a JSON object, not {}", type_name(value))));
+        ArticleInput::from_parsed(&BorrowedJson::from(value), tz)
+    }
+
+    /// Like [`ArticleInput::from_json`], for an article parsed into a [`BorrowedJson`] (the
+    /// ingest API's way, which does not copy the strings of the request body first).
+    pub fn from_parsed(value: &BorrowedJson<'_>, tz: Tz) -> Result<ArticleInput, FieldError> {
+        let BorrowedJson::Object(_) = value else {
+            return Err(FieldError::general(format!("an article must be a JSON object, not {}", value.type_name())));
         };
-        if let Some(unknown) = obj.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
+        let obj = value;
+        if let Some(unknown) = obj.keys().into_iter().find(|k| !KNOWN_FIELDS.contains(k)) {
             return Err(FieldError::new(
                 unknown,
                 format!("is not an article field (known: {})", KNOWN_FIELDS.join(", ")),

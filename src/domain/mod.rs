@@ -6,6 +6,7 @@ pub mod article;
 pub mod audience;
 pub mod category;
 pub mod email;
+pub mod json;
 pub mod link;
 pub mod schedule;
 pub mod source;

@@ -38,6 +38,9 @@ const PAUSE_PER_ROUND: u32 = 5;
 const BURST_EVENTS: usize = 100;
 /// The longest such pause, so feeds keep moving during a long burst.
 const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// Most events read before the feeds they touch are rebuilt: a long backlog (after a
+/// restart) still shows progress in the feeds.
+const REBUILD_AFTER_EVENTS: usize = 20_000;
 /// Sanitized contents kept; the cache is cleared when it grows past this.
 const SANITIZED_CAPACITY: usize = 20_000;
 
@@ -390,11 +393,18 @@ impl FeedBuilder {
 
     /// Processes every event after `cursor`, and any earlier id that was skipped while its
     /// transaction was still open (PostgreSQL hands out ids before commit).
+    /// Each affected feed is rebuilt once for all the events read (up to
+    /// REBUILD_AFTER_EVENTS of them), not once per page of events: after a burst paced
+    /// by the run loop, one round covers many batches with one build per feed.
     /// Returns how many events it handled.
     pub async fn catch_up(&self, cursor: &mut i64, gaps: &mut BTreeMap<i64, Instant>) -> Result<usize, StoreError> {
         let mut handled = 0;
+        // Read up to here; `cursor` moves once the feeds these events touch are rebuilt.
+        let mut read_through = *cursor;
+        let mut affected: BTreeSet<FeedKey> = BTreeSet::new();
+        let mut unbuilt = 0;
         loop {
-            let mut events = self.store.events_after(*cursor, 1000).await?;
+            let mut events = self.store.events_after(read_through, 1000).await?;
             if !gaps.is_empty() {
                 let ids: Vec<i64> = gaps.keys().copied().collect();
                 let late = self.store.events_by_id(&ids).await?;
@@ -404,23 +414,28 @@ impl FeedBuilder {
                 gaps.retain(|_, seen| seen.elapsed() < GAP_WATCH);
                 events.extend(late);
             }
-            if events.is_empty() {
-                return Ok(handled);
-            }
-            handled += events.len();
             let full_batch = events.len() >= 1000;
-            events.sort_by_key(|e| e.id);
-            let start = *cursor;
-            let mut expected = start + 1;
-            for e in events.iter().filter(|e| e.id > start) {
-                for missing in expected..e.id {
-                    gaps.insert(missing, Instant::now());
+            if !events.is_empty() {
+                handled += events.len();
+                unbuilt += events.len();
+                events.sort_by_key(|e| e.id);
+                let start = read_through;
+                let mut expected = start + 1;
+                for e in events.iter().filter(|e| e.id > start) {
+                    for missing in expected..e.id {
+                        gaps.insert(missing, Instant::now());
+                    }
+                    expected = e.id + 1;
+                    read_through = e.id;
                 }
-                expected = e.id + 1;
-                *cursor = e.id;
+                affected.extend(self.affected(&events).await?);
             }
-            for key in self.affected(&events).await? {
-                self.rebuild(&key, *cursor).await?;
+            if !full_batch || unbuilt >= REBUILD_AFTER_EVENTS {
+                for key in std::mem::take(&mut affected) {
+                    self.rebuild(&key, read_through).await?;
+                }
+                *cursor = read_through;
+                unbuilt = 0;
             }
             if !full_batch {
                 return Ok(handled);

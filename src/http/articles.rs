@@ -15,6 +15,7 @@ use super::auth::ApiClient;
 use super::error::ApiError;
 use super::{AppState, RouteTable};
 use crate::domain::FieldError;
+use crate::domain::json::BorrowedJson;
 use crate::ingest::{ItemError, ItemReport, MAX_BATCH};
 use crate::store::{Article, Change, Retraction};
 
@@ -63,18 +64,19 @@ async fn ingest(
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES },
         _ => ApiError::BadRequest(FieldError::general(rejection.body_text())),
     })?;
-    let value: Value = serde_json::from_slice(&body)
+    // Parsed straight from the body: the articles' strings are not copied before cleaning.
+    let value = BorrowedJson::parse(&body)
         .map_err(|e| ApiError::BadRequest(FieldError::general(format!("malformed JSON: {e}"))))?;
-    let items = if let Value::Array(items) = &value { items.len() } else { 1 };
+    let items = if let BorrowedJson::Array(items) = &value { items.len() } else { 1 };
     tracing::info!(token = client.token_id, items, "articles received");
     match value {
-        Value::Array(items) => ingest_batch(&state, &items).await,
+        BorrowedJson::Array(items) => ingest_batch(&state, &items).await,
         single => ingest_one(&state, single).await,
     }
 }
 
-async fn ingest_one(state: &AppState, value: Value) -> Result<Response, ApiError> {
-    let report = state.ingestor.ingest(std::slice::from_ref(&value)).await?.remove(0);
+async fn ingest_one(state: &AppState, value: BorrowedJson<'_>) -> Result<Response, ApiError> {
+    let report = state.ingestor.ingest_parsed(std::slice::from_ref(&value)).await?.remove(0);
     let body = report_json(None, &report);
     match report.outcome {
         Ok(done) if done.change == Change::New => {
@@ -87,7 +89,7 @@ async fn ingest_one(state: &AppState, value: Value) -> Result<Response, ApiError
     }
 }
 
-async fn ingest_batch(state: &AppState, items: &[Value]) -> Result<Response, ApiError> {
+async fn ingest_batch(state: &AppState, items: &[BorrowedJson<'_>]) -> Result<Response, ApiError> {
     if items.is_empty() {
         return Err(ApiError::Invalid(FieldError::general("the array holds no articles")));
     }
@@ -97,7 +99,7 @@ async fn ingest_batch(state: &AppState, items: &[Value]) -> Result<Response, Api
             items.len()
         ))));
     }
-    let reports = state.ingestor.ingest(items).await?;
+    let reports = state.ingestor.ingest_parsed(items).await?;
     let mut counts = [0usize; 4];
     for report in &reports {
         let slot = match &report.outcome {

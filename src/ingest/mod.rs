@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::domain::json::BorrowedJson;
 use crate::domain::{ArticleInput, ArticleStatus, FieldError, Slug};
 use crate::metrics::Metrics;
 use crate::store::{PreparedArticle, Store, StoreError, Upserted};
@@ -57,8 +58,8 @@ impl Ingestor {
     }
 
     /// Parses one article and fills in what the source left out.
-    pub fn prepare(&self, value: &Value) -> Result<PreparedArticle, FieldError> {
-        let input = ArticleInput::from_json(value, self.timezone)?;
+    pub fn prepare(&self, value: &BorrowedJson<'_>) -> Result<PreparedArticle, FieldError> {
+        let input = ArticleInput::from_parsed(value, self.timezone)?;
         let url = match &input.url {
             Some(url) => url.to_string(),
             None => self.default_url(&input),
@@ -85,6 +86,20 @@ impl Ingestor {
     }
 
     pub async fn ingest_at(&self, values: &[Value], now: DateTime<Utc>) -> Result<Vec<ItemReport>, StoreError> {
+        let parsed: Vec<BorrowedJson<'_>> = values.iter().map(BorrowedJson::from).collect();
+        self.ingest_parsed_at(&parsed, now).await
+    }
+
+    /// Like [`Ingestor::ingest`], for articles parsed into [`BorrowedJson`] values (the ingest API).
+    pub async fn ingest_parsed(&self, values: &[BorrowedJson<'_>]) -> Result<Vec<ItemReport>, StoreError> {
+        self.ingest_parsed_at(values, Utc::now()).await
+    }
+
+    async fn ingest_parsed_at(
+        &self,
+        values: &[BorrowedJson<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ItemReport>, StoreError> {
         // Each item's slot: an index into `valid`, or why it was refused.
         let mut valid = Vec::with_capacity(values.len());
         let mut slots = Vec::with_capacity(values.len());
@@ -142,10 +157,10 @@ impl Ingestor {
 }
 
 /// The id as the source wrote it, for reporting an item that failed validation.
-fn raw_id(value: &Value) -> Option<String> {
+fn raw_id(value: &BorrowedJson<'_>) -> Option<String> {
     match value.get("id")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        BorrowedJson::String(s) => Some(s.to_string()),
+        BorrowedJson::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
