@@ -5,8 +5,9 @@
 //! in an anonymous file (in the data folder, else a sealed memfd) and mapped read-only: the
 //! handlers hand out the mapping as ordinary [`Bytes`], and the connection type here,
 //! [`SendfileStream`], recognises those bytes when hyper writes them and asks the kernel
-//! to send them from the file instead, without the copy. Anything else is written as usual, and a body that
-//! cannot be file-backed (no file, too many descriptors) simply stays on the heap.
+//! to send them from the file instead, without the copy. Anything else is written as usual,
+//! and a body that cannot be file-backed (no file, too many descriptors) simply stays on
+//! the heap.
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -67,7 +68,7 @@ static DIRECTORY: RwLock<Option<PathBuf>> = RwLock::new(None);
 
 /// Keeps large bodies in anonymous files in `dir` (created if missing), on the disk's
 /// page cache; if `dir` cannot be created, or its file system has no O_TMPFILE, they go
-/// to memfds as before.
+/// to memfds as before. One folder per process: the last call wins.
 pub fn keep_bodies_in(dir: &Path) {
     let dir = std::fs::create_dir_all(dir).is_ok().then(|| dir.to_path_buf());
     *DIRECTORY.write().unwrap_or_else(|p| p.into_inner()) = dir;
@@ -339,6 +340,12 @@ mod tests {
         assert!(!REGIONS.read().unwrap().contains_key(&start), "dropping the last Bytes forgets the region");
     }
 
+    /// What the descriptor behind a file-backed body points to.
+    fn backing_file(mapped: &[u8]) -> PathBuf {
+        let (file, _) = lookup(mapped).expect("file-backed");
+        std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap()
+    }
+
     #[test]
     fn bodies_go_to_nameless_files_in_the_folder_given() {
         let dir = tempfile::tempdir().unwrap();
@@ -346,15 +353,13 @@ mod tests {
         let body = vec![b'f'; MIN_LEN * 2];
         let mapped = file_backed(&body).expect("a file in the folder");
         assert_eq!(&mapped[..], &body[..]);
-        let (file, _) = lookup(&mapped).expect("file-backed");
-        let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+        let target = backing_file(&mapped);
         assert!(target.starts_with(dir.path()), "{} is not in the folder", target.display());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the file has no name");
         // A folder that is gone: memfds again.
         drop(dir);
         let mapped = file_backed(&body).expect("a memfd");
-        let (file, _) = lookup(&mapped).expect("file-backed");
-        let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+        let target = backing_file(&mapped);
         assert!(target.to_string_lossy().starts_with("/memfd:"), "{}", target.display());
     }
 

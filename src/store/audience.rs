@@ -369,6 +369,13 @@ pub fn name_key(name: &str) -> String {
 pub(super) fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
+    pattern.push_str(&prefix_pattern(text));
+    pattern
+}
+
+/// A LIKE pattern matching what starts with `text`, with `%`, `_` and `\` taken literally.
+pub(super) fn prefix_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 1);
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');

@@ -15,7 +15,7 @@
 //! [`EmailAddress`](crate::domain::email::EmailAddress) guarantees of an email key: ASCII,
 //! one `@`, a domain of letters, digits, `-` and `.`.
 
-use super::audience::like_pattern;
+use super::audience::{like_pattern, prefix_pattern};
 
 /// A piece of SQL or a value bound in its place.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,11 +94,9 @@ fn address_conditions(local: &str, domain: &str) -> Vec<Vec<Part>> {
             return Vec::new();
         }
         let reversed: String = local.chars().rev().collect();
-        let mut pattern = like_pattern(&reversed);
-        pattern.remove(0);
         vec![
             Part::Sql("reverse(split_part(s.email_key, '@', 1)) LIKE "),
-            Part::Bind(pattern),
+            Part::Bind(prefix_pattern(&reversed)),
             Part::Sql(" ESCAPE '\\' AND "),
         ]
     };
@@ -112,8 +110,6 @@ fn address_conditions(local: &str, domain: &str) -> Vec<Vec<Part>> {
     // Every ASCII string that starts with `domain` and is longer sorts (bytewise) after it
     // and before `domain` followed by U+0080; email keys are ASCII. The range is what the
     // planner estimates well, and the check beside it keeps the result exact anyway.
-    let mut prefix = like_pattern(domain);
-    prefix.remove(0);
     let mut longer = ends_with_local();
     longer.extend([
         Part::Sql("split_part(s.email_key, '@', 2) ~>~ "),
@@ -121,7 +117,7 @@ fn address_conditions(local: &str, domain: &str) -> Vec<Vec<Part>> {
         Part::Sql(" AND split_part(s.email_key, '@', 2) ~<~ "),
         Part::Bind(format!("{domain}\u{80}")),
         Part::Sql(" AND CASE WHEN split_part(s.email_key, '@', 2) LIKE "),
-        Part::Bind(prefix),
+        Part::Bind(prefix_pattern(domain)),
         Part::Sql(" ESCAPE '\\' THEN TRUE END"),
     ]);
     vec![exact, longer]
