@@ -141,8 +141,7 @@ mod tests {
             assert_eq!(canonical_combining_class(c), 0, "{c:?} combines");
         }
         // Tab, line feed, carriage return and U+0020–U+007F (99), U+0080–U+02FF (640),
-        // U+1E00–U+1EFF (256),
-        // U+2002–U+203F (62).
+        // U+1E00–U+1EFF (256), U+2002–U+203F (62).
         assert_eq!(passed, 99 + 640 + 256 + 62);
         assert!(surely_clean("Kinh tế — “Hiệp Hòa” đạt 100%…\n"));
         assert!(!surely_clean("Kinh te\u{302}\u{301}"));
