@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -122,10 +121,7 @@ impl Application {
             tokio::spawn(self.state.feeds.clone().run(self.feed_cursor, self.published.clone(), shutdown.clone()));
         let digests = tokio::spawn(self.state.digests.clone().run(Arc::new(Notify::new()), shutdown.clone()));
         let sources = tokio::spawn(self.state.sources.clone().run(shutdown.clone()));
-        let router = http::router(self.state);
-        // tap_io: a no-op, but it gives the listener axum's ConnectInfo<SocketAddr>.
-        let listener = SendfileListener::new(self.listener).tap_io(|_| {});
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        axum::serve(SendfileListener::new(self.listener), http::MakeService::new(self.state))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("the HTTP server failed")?;

@@ -176,6 +176,63 @@ both_backends!(conditional_requests_and_compression, |backend| async move {
     assert_eq!(seen, (true, true), "brotli and gzip variants");
 });
 
+both_backends!(cached_feeds_are_answered_as_the_router_answers_them, |backend| async move {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    post(&app, sample_articles()).await;
+    feed_until(&app, "/feeds/tin-tuc.atom", |f| f.entries.len() == 3).await;
+    // Built and compressed: the cache holds every variant from here on.
+    let direct = format!("{}/feeds/tin-tuc.atom", app.address);
+    for _ in 0..100 {
+        let br = app.client.get(&direct).header("Accept-Encoding", "br").send().await.unwrap();
+        if br.headers().get("content-encoding").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let plain = app.get("/feeds/tin-tuc.atom").await;
+    let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    let last_modified = plain.headers()["last-modified"].to_str().unwrap().to_owned();
+    // The same feed by a path the cache path leaves to the router (percent-encoded "t"):
+    // the router's handler must answer exactly alike.
+    let routed = format!("{}/feeds/%74in-tuc.atom", app.address);
+    let variants: [(&str, &str, &str); 6] = [
+        ("GET", "", ""),
+        ("GET", "If-None-Match", etag.as_str()),
+        ("GET", "If-Modified-Since", last_modified.as_str()),
+        ("GET", "Accept-Encoding", "gzip"),
+        ("GET", "Accept-Encoding", "br;q=1, gzip;q=0.5"),
+        ("HEAD", "Accept-Encoding", "br"),
+    ];
+    for (method, name, value) in variants {
+        let mut answers = Vec::new();
+        for url in [&direct, &routed] {
+            let mut request = app.client.request(method.parse().unwrap(), url.as_str());
+            if !name.is_empty() {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let mut headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .filter(|(n, _)| *n != "date")
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            answers.push((status, headers, response.bytes().await.unwrap()));
+        }
+        assert_eq!(answers[0], answers[1], "{method} with {name}: {value}");
+    }
+    // Both paths are counted under the feed route.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let counted = |status: &str| {
+        let line =
+            format!("bantin_http_requests_total{{method=\"GET\",route=\"/feeds/{{*path}}\",status=\"{status}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(line.as_str())).map(|n| n.parse::<u64>().unwrap()).unwrap_or(0)
+    };
+    assert!(counted("304") >= 4, "{metrics}");
+});
+
 both_backends!(feeds_follow_updates_retractions_and_moves, |backend| async move {
     let Some(app) = TestApp::spawn(backend).await else { return };
     post(&app, sample_articles()).await;

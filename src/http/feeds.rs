@@ -2,10 +2,11 @@
 //! Last-Modified, 304s and content negotiation; `/feeds` (HTML index) and `/feeds.opml`.
 
 use std::sync::LazyLock;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -18,8 +19,11 @@ use crate::domain::text::escape_html;
 use crate::feeds::cache::FeedDocument;
 use crate::feeds::{FeedFormat, FeedKey, decode_cursor, opml};
 
+/// The route of every feed document.
+const FEED_ROUTE: &str = "/feeds/{*path}";
+
 pub fn routes(table: RouteTable) -> RouteTable {
-    table.route("/feeds", get(index)).route("/feeds.opml", get(opml_document)).route("/feeds/{*path}", get(feed))
+    table.route("/feeds", get(index)).route("/feeds.opml", get(opml_document)).route(FEED_ROUTE, get(feed))
 }
 
 #[derive(Deserialize)]
@@ -108,6 +112,33 @@ fn not_found_page(state: &AppState) -> Response {
     (StatusCode::NOT_FOUND, Html(page)).into_response()
 }
 
+/// The format and feed a path under `/feeds/` names, as in `tin-tuc/kinh-te.rss`.
+fn feed_of(path: &str) -> Option<(FeedFormat, FeedKey)> {
+    let (stem, ext) = path.rsplit_once('.')?;
+    Some((FeedFormat::from_extension(ext)?, FeedKey::from_url_path(stem)?))
+}
+
+/// The hot path, taken before the router (see `service.rs`): a GET or HEAD of a feed's
+/// newest items that is in the cache, answered as [`feed`] would answer it and counted
+/// under the same route. `None` leaves the request to the router: anything else, a
+/// query, a percent-encoded path, a feed not built yet.
+pub(super) fn from_cache(state: &AppState, request: &Request) -> Option<Response> {
+    let started = Instant::now();
+    let method = request.method();
+    if !(method == Method::GET || method == Method::HEAD) || request.uri().query().is_some() {
+        return None;
+    }
+    let path = request.uri().path().strip_prefix("/feeds/")?;
+    if path.contains('%') {
+        return None;
+    }
+    let (format, key) = feed_of(path)?;
+    let doc = state.feeds.cache().get(&key, format)?;
+    let response = feed_response(state, request.headers(), &doc, format, &key);
+    super::record(state, method, FEED_ROUTE, &response, started);
+    Some(response)
+}
+
 async fn feed(
     State(state): State<AppState>,
     Path(path): Path<String>,
@@ -116,10 +147,7 @@ async fn feed(
 ) -> Response {
     // Read the headers in place: the HeaderMap extractor would copy them on every request.
     let headers = request.headers();
-    let Some((stem, ext)) = path.rsplit_once('.') else { return not_found_page(&state) };
-    let (Some(format), Some(key)) = (FeedFormat::from_extension(ext), FeedKey::from_url_path(stem)) else {
-        return not_found_page(&state);
-    };
+    let Some((format, key)) = feed_of(&path) else { return not_found_page(&state) };
     if let Some(before) = query.before {
         return archive_page(&state, headers, key, format, &before).await;
     }

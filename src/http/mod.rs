@@ -12,6 +12,7 @@ pub mod form;
 mod ops;
 mod public;
 mod runs_api;
+mod service;
 mod sources_api;
 pub mod throttle;
 
@@ -20,6 +21,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::MethodRouter;
@@ -37,6 +39,7 @@ use crate::store::Store;
 
 pub use articles::MAX_BODY_BYTES;
 pub use error::ApiError;
+pub use service::MakeService;
 
 /// What every handler reaches, behind one `Arc`: axum clones the state for each request
 /// (the router, the middleware, each extractor), so a clone is one counter, not eleven.
@@ -133,8 +136,13 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     let route = matched.as_ref().map_or("", MatchedPath::as_str);
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16();
-    state.metrics.record_request(&method, route, status);
-    tracing::debug!(%method, route, status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request");
+    record(&state, &method, route, &response, started);
     response
+}
+
+/// Counts and logs one answered request.
+fn record(state: &AppState, method: &Method, route: &str, response: &Response, started: Instant) {
+    let status = response.status().as_u16();
+    state.metrics.record_request(method, route, status);
+    tracing::debug!(%method, route, status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request");
 }
