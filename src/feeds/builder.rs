@@ -31,8 +31,8 @@ const COMPRESS_INTERVAL: Duration = Duration::from_millis(1000);
 /// soon as the last one ends and take a whole core from the writers. A round starts no
 /// sooner than this many times its predecessor's cost after that one ended, so the builder
 /// uses at most a sixth of a core, and the next round covers everything published
-/// meanwhile with one build per feed. An isolated publication, after a quiet moment, is
-/// built at once.
+/// meanwhile with one build per feed. An isolated publication, after a quiet moment or
+/// right after a burst, is built at once.
 const PAUSE_PER_ROUND: u32 = 5;
 /// Events in one builder round that make it a burst, paced as above.
 const BURST_EVENTS: usize = 100;
@@ -382,13 +382,22 @@ impl FeedBuilder {
                 _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
-            // Only a wakeup that came while the round ran (a burst) waits here.
-            let next_round = spent + pause_after(spent);
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(next_round.saturating_sub(round.elapsed())) => {}
+            // Only a wakeup after a burst's round waits here, and only while the burst
+            // goes on: a publication after it (breaking news after an import) is built
+            // at once, not after the rest of the pause.
+            let pause = (spent + pause_after(spent)).saturating_sub(round.elapsed());
+            if !pause.is_zero() && self.burst_goes_on(cursor).await {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(pause) => {}
+                }
             }
         }
+    }
+
+    /// True when a burst's worth of events waits after `cursor` (or the log cannot be read).
+    async fn burst_goes_on(&self, cursor: i64) -> bool {
+        self.store.latest_event_id().await.map_or(true, |latest| latest - cursor >= BURST_EVENTS as i64)
     }
 
     /// Processes every event after `cursor`, and any earlier id that was skipped while its
