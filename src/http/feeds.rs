@@ -123,7 +123,6 @@ fn feed_of(path: &str) -> Option<(FeedFormat, FeedKey)> {
 /// under the same route. `None` leaves the request to the router: anything else, a
 /// query, a percent-encoded path, a feed not built yet.
 pub(super) fn from_cache(state: &AppState, request: &Request) -> Option<Response> {
-    let started = Instant::now();
     let method = request.method();
     if !(method == Method::GET || method == Method::HEAD) || request.uri().query().is_some() {
         return None;
@@ -132,6 +131,8 @@ pub(super) fn from_cache(state: &AppState, request: &Request) -> Option<Response
     if path.contains('%') {
         return None;
     }
+    // Timed from here: requests left to the router are timed there.
+    let started = Instant::now();
     let (format, key) = feed_of(path)?;
     let doc = state.feeds.cache().get(&key, format)?;
     let response = feed_response(state, request.headers(), &doc, format, &key);

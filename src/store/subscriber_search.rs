@@ -95,7 +95,9 @@ fn address_conditions(local: &str, domain: &str) -> Vec<Vec<Part>> {
         }
         let reversed: String = local.chars().rev().collect();
         vec![
-            Part::Sql("reverse(split_part(s.email_key, '@', 1)) LIKE "),
+            Part::Sql("reverse("),
+            Part::Sql(LOCAL),
+            Part::Sql(") LIKE "),
             Part::Bind(prefix_pattern(&reversed)),
             Part::Sql(" ESCAPE '\\' AND "),
         ]
@@ -106,17 +108,22 @@ fn address_conditions(local: &str, domain: &str) -> Vec<Vec<Part>> {
         return vec![only];
     }
     let mut exact = ends_with_local();
-    exact.extend([Part::Sql("split_part(s.email_key, '@', 2) = "), Part::Bind(domain.to_owned())]);
+    exact.extend([Part::Sql(DOMAIN), Part::Sql(" = "), Part::Bind(domain.to_owned())]);
     // Every ASCII string that starts with `domain` and is longer sorts (bytewise) after it
     // and before `domain` followed by U+0080; email keys are ASCII. The range is what the
     // planner estimates well, and the check beside it keeps the result exact anyway.
     let mut longer = ends_with_local();
     longer.extend([
-        Part::Sql("split_part(s.email_key, '@', 2) ~>~ "),
+        Part::Sql(DOMAIN),
+        Part::Sql(" ~>~ "),
         Part::Bind(domain.to_owned()),
-        Part::Sql(" AND split_part(s.email_key, '@', 2) ~<~ "),
+        Part::Sql(" AND "),
+        Part::Sql(DOMAIN),
+        Part::Sql(" ~<~ "),
         Part::Bind(format!("{domain}\u{80}")),
-        Part::Sql(" AND CASE WHEN split_part(s.email_key, '@', 2) LIKE "),
+        Part::Sql(" AND CASE WHEN "),
+        Part::Sql(DOMAIN),
+        Part::Sql(" LIKE "),
         Part::Bind(prefix_pattern(domain)),
         Part::Sql(" ESCAPE '\\' THEN TRUE END"),
     ]);
